@@ -1,0 +1,368 @@
+//! `mifa`: the command-line tool. Parses arguments, calls the library, prints.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use mifa::edit::{self, Added, PersonList, ValueMode};
+use mifa::metadata::completeness::Completeness;
+use mifa::metadata::{Manifest, Person};
+use mifa::package::Package;
+use mifa::validate::{self, Report};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mifa",
+    version,
+    about = "AI-ready, FAIR microscopy datasets (MIFA/REMBI) for the BioImage Archive"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new, empty package.
+    Init {
+        /// Package directory (created if missing).
+        dir: PathBuf,
+        /// Study title (BIA asks for at least 25 characters).
+        #[arg(long)]
+        title: String,
+        /// Licence, as an SPDX id (CC0-1.0 or CC-BY-4.0 preferred).
+        #[arg(long)]
+        license: String,
+        /// Description of the biological application.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Read or change metadata.
+    #[command(subcommand)]
+    Meta(MetaCommand),
+    /// Manage study authors and annotators.
+    #[command(subcommand)]
+    Author(AuthorCommand),
+    /// Check a package: schema, values, references, files; then MIFA/REMBI completeness.
+    Validate {
+        /// Package directory.
+        dir: PathBuf,
+        /// Print the machine-readable report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise a package.
+    Info {
+        /// Package directory.
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of a format we define.
+    Schema {
+        /// Which schema.
+        #[arg(value_parser = ["manifest"], default_value = "manifest")]
+        which: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MetaCommand {
+    /// Set a value: `mifa meta set DIR study.description "…"`.
+    ///
+    /// Paths: keys joined by '.', `[N]` an element, `[+]` a new element, `[ID]` the element
+    /// with that id (created if missing), e.g. `rembi.biosamples[hela].organisms[0].ncbi_taxon`.
+    Set {
+        /// Package directory.
+        dir: PathBuf,
+        /// Dotted path.
+        path: String,
+        /// Value: text, or JSON where the field needs a number, list or object.
+        value: String,
+        /// Parse the value as JSON.
+        #[arg(long, conflicts_with = "string")]
+        json: bool,
+        /// Keep the value as text even if it looks like JSON.
+        #[arg(long)]
+        string: bool,
+    },
+    /// Print a value (JSON), or the whole manifest.
+    Get {
+        /// Package directory.
+        dir: PathBuf,
+        /// Dotted path; omit for the whole manifest.
+        path: Option<String>,
+    },
+    /// Remove a value.
+    Unset {
+        /// Package directory.
+        dir: PathBuf,
+        /// Dotted path.
+        path: String,
+    },
+    /// Merge a metadata sheet (.json, .yaml, .tsv or .csv) into the package.
+    Import {
+        /// Package directory.
+        dir: PathBuf,
+        /// The sheet.
+        sheet: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuthorCommand {
+    /// Add a person (merged with an existing entry of the same ORCID or name).
+    Add(AuthorArgs),
+    /// List the people credited in the package.
+    List {
+        /// Package directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct AuthorArgs {
+    /// Package directory.
+    dir: PathBuf,
+    /// Full name.
+    #[arg(long)]
+    name: String,
+    /// ORCID iD (bare or as https://orcid.org/… URL).
+    #[arg(long)]
+    orcid: Option<String>,
+    /// E-mail address.
+    #[arg(long)]
+    email: Option<String>,
+    /// Institution.
+    #[arg(long)]
+    affiliation: Option<String>,
+    /// Role, repeatable or comma-separated (annotator, curator, reviewer, contact, …).
+    #[arg(long = "role", value_delimiter = ',')]
+    roles: Vec<String>,
+    /// Add to this annotation set's authors instead of the study's.
+    #[arg(long = "set")]
+    set: Option<String>,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn open(dir: &std::path::Path) -> Result<Package> {
+    Package::open(dir).with_context(|| format!("cannot open package {}", dir.display()))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init {
+            dir,
+            title,
+            license,
+            description,
+        } => {
+            let mut m = Manifest::new(title, license);
+            m.study.description = description;
+            Package::create(&dir, m)
+                .with_context(|| format!("cannot create package {}", dir.display()))?;
+            println!("created package {}", dir.display());
+            println!("next: fill the metadata (mifa meta set / mifa author add / mifa meta import), then `mifa validate {}`", dir.display());
+        }
+        Command::Meta(MetaCommand::Set {
+            dir,
+            path,
+            value,
+            json,
+            string,
+        }) => {
+            let mode = if json {
+                ValueMode::Json
+            } else if string {
+                ValueMode::String
+            } else {
+                ValueMode::Auto
+            };
+            let mut pkg = open(&dir)?;
+            edit::set_in_package(&mut pkg, &path, &value, mode)?;
+            println!("set {path}");
+        }
+        Command::Meta(MetaCommand::Get { dir, path }) => {
+            let pkg = open(&dir)?;
+            let doc = serde_json::to_value(pkg.manifest())?;
+            let v = match &path {
+                Some(p) => edit::get(&doc, p)?.clone(),
+                None => doc,
+            };
+            match v {
+                serde_json::Value::String(s) => println!("{s}"),
+                other => println!("{}", serde_json::to_string_pretty(&other)?),
+            }
+        }
+        Command::Meta(MetaCommand::Unset { dir, path }) => {
+            let mut pkg = open(&dir)?;
+            pkg.update_value(|doc| {
+                edit::unset(doc, &path).map_err(mifa::package::UpdateError::Change)
+            })
+            .map_err(edit::Error::from)?;
+            println!("removed {path}");
+        }
+        Command::Meta(MetaCommand::Import { dir, sheet }) => {
+            let mut pkg = open(&dir)?;
+            let changed = mifa::sheet::import(&mut pkg, &sheet)?;
+            println!(
+                "imported {}: {} value(s) changed",
+                sheet.display(),
+                changed.len()
+            );
+        }
+        Command::Author(AuthorCommand::Add(a)) => {
+            let mut pkg = open(&a.dir)?;
+            let list = a.set.map_or(PersonList::Study, PersonList::Set);
+            let person = Person {
+                name: a.name.clone(),
+                orcid: a.orcid,
+                email: a.email,
+                affiliation: a.affiliation,
+                roles: a
+                    .roles
+                    .into_iter()
+                    .map(|r| r.trim().to_ascii_lowercase())
+                    .filter(|r| !r.is_empty())
+                    .collect(),
+                extra: Default::default(),
+            };
+            let what = edit::add_person(&mut pkg, &list, person)?;
+            let target = match &list {
+                PersonList::Study => "study authors".to_string(),
+                PersonList::Set(id) => format!("annotators of {id}"),
+            };
+            match what {
+                Added::New => println!("added {} to the {target}", a.name),
+                Added::Merged => println!("updated {} in the {target}", a.name),
+            }
+        }
+        Command::Author(AuthorCommand::List { dir }) => {
+            let pkg = open(&dir)?;
+            for c in mifa::info::contributors(pkg.manifest()) {
+                let orcid = c
+                    .orcid
+                    .as_deref()
+                    .map(|o| format!(" https://orcid.org/{o}"))
+                    .unwrap_or_default();
+                let sets = if c.sets.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [annotated: {}]", c.sets.join(", "))
+                };
+                println!(
+                    "{}{orcid} ({}){sets}",
+                    c.name,
+                    if c.roles.is_empty() {
+                        "no role".into()
+                    } else {
+                        c.roles.join(", ")
+                    }
+                );
+            }
+        }
+        Command::Validate { dir, json } => {
+            let report = validate::validate(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                print_report(&report);
+            }
+            return Ok(if report.is_valid() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Info { dir, json } => {
+            let pkg = open(&dir)?;
+            let info = mifa::info::info(&pkg);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                print!("{info}");
+            }
+        }
+        Command::Schema { which } => {
+            if which != "manifest" {
+                bail!("unknown schema {which:?}");
+            }
+            print!("{}", mifa::manifest::schema_text());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &Report) {
+    let errors = report.errors();
+    let warnings = report.warnings();
+    println!(
+        "{}: {}, {} error(s), {} warning(s)",
+        report.package.display(),
+        if errors.is_empty() {
+            "valid"
+        } else {
+            "INVALID"
+        },
+        errors.len(),
+        warnings.len()
+    );
+    for e in &errors {
+        println!("  error: {e}");
+    }
+    for w in &warnings {
+        println!("  warning: {w}");
+    }
+    if let Some(c) = &report.completeness {
+        print_completeness(c);
+    }
+}
+
+fn print_completeness(c: &Completeness) {
+    println!("\nMIFA/REMBI completeness");
+    for m in &c.modules {
+        if m.required.total + m.recommended.total + m.optional.total == 0 {
+            let why = match m.module.as_str() {
+                "images" => "no images yet",
+                "annotations" => "no annotation sets yet",
+                _ => "not used",
+            };
+            println!("  {:<18} ({why})", m.module.as_str());
+            continue;
+        }
+        let mark = if m.required.met == m.required.total {
+            "ok"
+        } else {
+            "  "
+        };
+        println!(
+            "  {:<18} required {}/{}, recommended {}/{}, optional {}/{} {mark}",
+            m.module.as_str(),
+            m.required.met,
+            m.required.total,
+            m.recommended.met,
+            m.recommended.total,
+            m.optional.met,
+            m.optional.total
+        );
+    }
+    if c.required_complete() {
+        println!("  every required field is filled");
+    }
+    if !c.gaps.is_empty() {
+        println!("\ngaps ({}):", c.gaps.len());
+        for g in &c.gaps {
+            println!("  [{}] {}: {}", g.level.as_str(), g.path, g.hint);
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The manifest file `mifa.json`: parsing, format-version gate, JSON Schema, serialisation.
+//!
+//! The schema is generated from the types in [`crate::metadata`]; `formats/manifest/schema.json`
+//! is a copy that a test keeps identical, so the documented contract and the code cannot drift.
+
+use crate::metadata::{Manifest, FORMAT_VERSION};
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// File name of the manifest inside a package.
+pub const FILE_NAME: &str = "mifa.json";
+
+/// Errors reading or parsing a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{path}: cannot read the manifest")]
+    Read {
+        /// The manifest path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not well-formed JSON.
+    #[error("{path}:{line}:{column}: malformed JSON: {message}")]
+    Malformed {
+        /// The manifest path.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser expected.
+        message: String,
+    },
+    /// `format_version` missing, not `major.minor`, or newer than this build reads.
+    #[error("{path}: format_version: {message}")]
+    Version {
+        /// The manifest path.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The document breaks the manifest schema.
+    #[error("{path}: {} schema error(s), first: {}", errors.len(), errors[0])]
+    Schema {
+        /// The manifest path.
+        path: PathBuf,
+        /// Every violation.
+        errors: Vec<SchemaError>,
+    },
+}
+
+/// One schema violation, located by JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaError {
+    /// Dotted JSON path, e.g. `study.authors[0].name` (empty for the root).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// The manifest JSON Schema (draft 2020-12), generated from [`Manifest`].
+pub fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let mut schema = schemars::schema_for!(Manifest).to_value();
+        if let Value::Object(map) = &mut schema {
+            map.insert(
+                "$id".into(),
+                Value::String(format!("urn:mifa:manifest:{FORMAT_VERSION}")),
+            );
+        }
+        schema
+    })
+}
+
+/// The schema as the pretty-printed text stored in `formats/manifest/schema.json`.
+pub fn schema_text() -> String {
+    let mut s = serde_json::to_string_pretty(schema()).expect("schema serialises");
+    s.push('\n');
+    s
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema())
+            .expect("the generated manifest schema is a valid JSON Schema")
+    })
+}
+
+/// Parses text into JSON, reporting line and column when it is malformed.
+pub fn parse_json(path: &Path, text: &str) -> Result<Value, Error> {
+    serde_json::from_str(text).map_err(|e| Error::Malformed {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Checks `format_version`: present, `major.minor`, not newer than [`FORMAT_VERSION`].
+pub fn check_version(path: &Path, doc: &Value) -> Result<(), Error> {
+    let err = |message: String| Error::Version {
+        path: path.to_path_buf(),
+        message,
+    };
+    let found = match doc.get("format_version") {
+        Some(Value::String(s)) => s,
+        Some(other) => return Err(err(format!("{other} is not a version string like \"{FORMAT_VERSION}\""))),
+        None => return Err(err(format!(
+            "missing; a mifa manifest starts with \"format_version\": \"{FORMAT_VERSION}\" (is this a mifa package?)"
+        ))),
+    };
+    let parse = |s: &str| -> Option<(u64, u64)> {
+        let (a, b) = s.split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    let ours = parse(FORMAT_VERSION).expect("FORMAT_VERSION is major.minor");
+    match parse(found) {
+        None => Err(err(format!("{found:?} is not major.minor"))),
+        Some(v) if v > ours => Err(err(format!(
+            "{found:?} is newer than this mifa reads ({FORMAT_VERSION}); upgrade mifa to open this package"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Every schema violation of a parsed document.
+pub fn schema_errors(doc: &Value) -> Vec<SchemaError> {
+    validator()
+        .iter_errors(doc)
+        .map(|e| SchemaError {
+            path: pointer_to_path(e.instance_path().as_str()),
+            message: e.to_string(),
+        })
+        .collect()
+}
+
+/// Turns a JSON pointer (`/study/authors/0/name`) into a dotted path (`study.authors[0].name`).
+pub fn pointer_to_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}
+
+/// Keys the schema does not describe, with their dotted paths. They are kept on rewrite;
+/// the validator warns about them because they are often typos.
+pub fn unknown_keys(doc: &Value) -> Vec<(String, Vec<String>)> {
+    let root = schema();
+    let mut out = Vec::new();
+    walk_unknown(doc, root, root, String::new(), &mut out);
+    out
+}
+
+fn resolve<'a>(node: &'a Value, root: &'a Value) -> Vec<&'a Value> {
+    if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+        let target = r
+            .strip_prefix('#')
+            .and_then(|p| root.pointer(p))
+            .unwrap_or(&Value::Null);
+        return resolve(target, root);
+    }
+    let mut out = vec![node];
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(Value::Array(alts)) = node.get(key) {
+            for alt in alts {
+                out.extend(resolve(alt, root));
+            }
+        }
+    }
+    out
+}
+
+fn walk_unknown(
+    value: &Value,
+    node: &Value,
+    root: &'static Value,
+    path: String,
+    out: &mut Vec<(String, Vec<String>)>,
+) {
+    let nodes = resolve(node, root);
+    match value {
+        Value::Object(map) => {
+            let Some(props) = nodes
+                .iter()
+                .find_map(|n| n.get("properties").and_then(Value::as_object))
+            else {
+                return;
+            };
+            let known: Vec<String> = props.keys().cloned().collect();
+            for (k, v) in map {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match props.get(k) {
+                    Some(sub) => walk_unknown(v, sub, root, child, out),
+                    None => out.push((child, known.clone())),
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = nodes.iter().find_map(|n| n.get("items")) {
+                for (i, v) in items.iter().enumerate() {
+                    walk_unknown(v, item_schema, root, format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reads, version-checks, schema-checks and deserialises a manifest file.
+pub fn read(path: &Path) -> Result<(Manifest, Value), Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let doc = parse_json(path, &text)?;
+    from_value(path, doc)
+}
+
+/// Version-checks, schema-checks and deserialises a parsed manifest.
+pub fn from_value(path: &Path, doc: Value) -> Result<(Manifest, Value), Error> {
+    check_version(path, &doc)?;
+    let errors = schema_errors(&doc);
+    if !errors.is_empty() {
+        return Err(Error::Schema {
+            path: path.to_path_buf(),
+            errors,
+        });
+    }
+    // The schema is generated from the types, so this only fails if they disagree; report it
+    // as a schema error rather than panicking.
+    let manifest = Manifest::deserialize(&doc).map_err(|e| Error::Schema {
+        path: path.to_path_buf(),
+        errors: vec![SchemaError {
+            path: String::new(),
+            message: e.to_string(),
+        }],
+    })?;
+    Ok((manifest, doc))
+}
+
+/// Serialises a manifest as the pretty-printed text mifa writes (trailing newline included).
+pub fn to_text(manifest: &Manifest) -> String {
+    let mut s = serde_json::to_string_pretty(manifest).expect("a manifest always serialises");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_paths() {
+        assert_eq!(pointer_to_path(""), "");
+        assert_eq!(
+            pointer_to_path("/study/authors/0/orcid"),
+            "study.authors[0].orcid"
+        );
+        assert_eq!(pointer_to_path("/images/2"), "images[2]");
+    }
+
+    #[test]
+    fn malformed_json_has_line_and_column() {
+        let err = parse_json(Path::new("x/mifa.json"), "{\n  \"a\": 1,\n  \"b\" 2\n}").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("x/mifa.json:3:7: malformed JSON: expected `:`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn newer_version_refused() {
+        let doc = serde_json::json!({"format_version": "9.0"});
+        let msg = check_version(Path::new("m.json"), &doc)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("newer than this mifa reads"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_found_at_every_depth() {
+        let doc = serde_json::json!({
+            "format_version": "0.1",
+            "study": {"title": "t", "license": "CC0-1.0", "titel": "x",
+                       "authors": [{"name": "A", "orcid_id": "1"}]},
+            "lab_notes": {"a": 1}
+        });
+        let keys: Vec<String> = unknown_keys(&doc).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            ["study.titel", "study.authors[0].orcid_id", "lab_notes"]
+        );
+    }
+
+    #[test]
+    fn roundtrip_keeps_unknown_keys() {
+        let doc = serde_json::json!({
+            "format_version": "0.1",
+            "study": {"title": "t", "license": "CC0-1.0", "x-lab": {"freezer": 3}},
+            "custom": [1, 2]
+        });
+        let (m, _) = from_value(Path::new("m.json"), doc).unwrap();
+        let back: Value = serde_json::from_str(&to_text(&m)).unwrap();
+        assert_eq!(back["study"]["x-lab"]["freezer"], 3);
+        assert_eq!(back["custom"], serde_json::json!([1, 2]));
+    }
+}

@@ -1,0 +1,419 @@
+//! The package on disk: layout, creation, the writer lock and atomic commits.
+//!
+//! Layout (documented in `formats/package/README.md`):
+//! ```text
+//! DIR/mifa.json        manifest (written last by every command)
+//! DIR/images/          one OME-Zarr per image
+//! DIR/annotations/     one folder per annotation set
+//! DIR/versions/        immutable release records
+//! ```
+//! Every write goes through [`Package::update`] or [`Package::create`]: it takes the writer lock,
+//! checks the new manifest, refuses changes that add validation errors, and replaces `mifa.json`
+//! by writing a temporary file and renaming it, so a reader sees the old or the new manifest,
+//! never a mix.
+
+use crate::manifest::{self, FILE_NAME};
+use crate::metadata::Manifest;
+use crate::validate::{self, Issue};
+use serde_json::Value;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+/// Folder of images.
+pub const IMAGES_DIR: &str = "images";
+/// Folder of annotation sets.
+pub const ANNOTATIONS_DIR: &str = "annotations";
+/// Folder of release records.
+pub const VERSIONS_DIR: &str = "versions";
+/// Lock file held while a command writes.
+pub const LOCK_FILE: &str = ".mifa.lock";
+
+/// Errors opening, creating or writing a package.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A filesystem operation failed.
+    #[error("{path}: {action}")]
+    Io {
+        /// The path acted on.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `mifa init` on a directory that already holds a package.
+    #[error("{path}: a mifa package already exists here; refusing to overwrite it")]
+    Exists {
+        /// The existing manifest.
+        path: PathBuf,
+    },
+    /// The directory has no manifest.
+    #[error("{path}: not a mifa package (no {FILE_NAME}); create one with `mifa init`")]
+    NotAPackage {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Another process holds the writer lock.
+    #[error("{path}: package is locked by pid {pid}; wait for it to finish (or delete the lock file if that process is gone)")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Holder.
+        pid: u32,
+    },
+    /// The manifest could not be read.
+    #[error(transparent)]
+    Manifest(#[from] manifest::Error),
+    /// The change would make the package invalid; nothing was written.
+    #[error("{path}: change refused, nothing was written: {}", summarize(issues))]
+    Invalid {
+        /// The manifest.
+        path: PathBuf,
+        /// The errors the change would introduce.
+        issues: Vec<Issue>,
+    },
+}
+
+fn summarize(issues: &[Issue]) -> String {
+    let mut s = issues
+        .iter()
+        .take(3)
+        .map(|i| match &i.path {
+            Some(p) if i.file == FILE_NAME => format!("{p}: {}", i.message),
+            _ => i.located_message(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if issues.len() > 3 {
+        s.push_str(&format!(" (and {} more)", issues.len() - 3));
+    }
+    s
+}
+
+fn io<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// An open package: its root and its parsed manifest.
+#[derive(Debug, Clone)]
+pub struct Package {
+    root: PathBuf,
+    manifest: Manifest,
+}
+
+impl Package {
+    /// Creates a new package in `dir` (created if missing). Refuses if `dir` already holds a
+    /// manifest. The manifest is written last, so an interrupted `init` leaves no package.
+    pub fn create(dir: &Path, manifest: Manifest) -> Result<Package, Error> {
+        let manifest_path = dir.join(FILE_NAME);
+        if manifest_path.exists() {
+            return Err(Error::Exists {
+                path: manifest_path,
+            });
+        }
+        let issues = validate::check_manifest(dir, &manifest).errors();
+        if !issues.is_empty() {
+            return Err(Error::Invalid {
+                path: manifest_path,
+                issues,
+            });
+        }
+        fs::create_dir_all(dir).map_err(io(dir, "cannot create the package directory"))?;
+        let _lock = Lock::acquire(dir)?;
+        for sub in [IMAGES_DIR, ANNOTATIONS_DIR, VERSIONS_DIR] {
+            let p = dir.join(sub);
+            fs::create_dir_all(&p).map_err(io(&p, "cannot create directory"))?;
+        }
+        // Re-check under the lock: a concurrent init may have won the race.
+        if manifest_path.exists() {
+            return Err(Error::Exists {
+                path: manifest_path,
+            });
+        }
+        write_atomic(&manifest_path, manifest::to_text(&manifest).as_bytes())?;
+        Ok(Package {
+            root: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    /// Opens the package in `dir`, refusing manifests that are malformed, newer than this build
+    /// or break the schema. Semantic problems (bad ORCID, dangling references) do not stop
+    /// opening; [`crate::validate`] reports them.
+    pub fn open(dir: &Path) -> Result<Package, Error> {
+        let manifest_path = dir.join(FILE_NAME);
+        if !manifest_path.is_file() {
+            return Err(Error::NotAPackage {
+                path: dir.to_path_buf(),
+            });
+        }
+        let (manifest, _) = manifest::read(&manifest_path)?;
+        Ok(Package {
+            root: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    /// Package root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The manifest as last read or written.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Path of the manifest file.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.root.join(FILE_NAME)
+    }
+
+    /// Applies a change to the manifest atomically: under the writer lock, re-reads the manifest,
+    /// applies `change`, refuses the result if it has validation errors the old manifest did not
+    /// have, then replaces `mifa.json`. Returns what `change` returned.
+    pub fn update<T, E>(
+        &mut self,
+        change: impl FnOnce(&mut Manifest) -> Result<T, E>,
+    ) -> Result<T, UpdateError<E>> {
+        self.update_value(|doc| {
+            let mut m = Manifest::deserialize_doc(doc)?;
+            let out = change(&mut m).map_err(UpdateError::Change)?;
+            *doc = serde_json::to_value(&m).expect("a manifest always serialises");
+            Ok(out)
+        })
+    }
+
+    /// Like [`Package::update`], on the raw JSON document (for path-based edits and merges of
+    /// keys the types do not model).
+    pub fn update_value<T, E>(
+        &mut self,
+        change: impl FnOnce(&mut Value) -> Result<T, UpdateError<E>>,
+    ) -> Result<T, UpdateError<E>> {
+        let path = self.manifest_path();
+        let _lock = Lock::acquire(&self.root)?;
+        let (old, mut doc) = manifest::read(&path)?;
+        let out = change(&mut doc)?;
+        let new = match manifest::from_value(&path, doc) {
+            Ok((m, _)) => m,
+            Err(manifest::Error::Schema { errors, .. }) => {
+                let issues = errors
+                    .into_iter()
+                    .map(|e| Issue::error("schema", FILE_NAME, Some(e.path), e.message))
+                    .collect();
+                return Err(Error::Invalid { path, issues }.into());
+            }
+            Err(e) => return Err(Error::from(e).into()),
+        };
+        let before = validate::check_manifest(&self.root, &old).errors();
+        let introduced: Vec<Issue> = validate::check_manifest(&self.root, &new)
+            .errors()
+            .into_iter()
+            .filter(|i| !before.contains(i))
+            .collect();
+        if !introduced.is_empty() {
+            return Err(Error::Invalid {
+                path,
+                issues: introduced,
+            }
+            .into());
+        }
+        if new != old {
+            write_atomic(&path, manifest::to_text(&new).as_bytes())?;
+        }
+        self.manifest = new;
+        Ok(out)
+    }
+
+    /// Resolves a package-relative path, refusing absolute paths and paths that leave the package.
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
+        check_relative_path(rel)?;
+        Ok(self.root.join(rel))
+    }
+}
+
+impl Manifest {
+    fn deserialize_doc<E>(doc: &Value) -> Result<Manifest, UpdateError<E>> {
+        serde::Deserialize::deserialize(doc).map_err(|e: serde_json::Error| {
+            UpdateError::Package(Error::Invalid {
+                path: PathBuf::from(FILE_NAME),
+                issues: vec![Issue::error("schema", FILE_NAME, None, e.to_string())],
+            })
+        })
+    }
+}
+
+/// Error of [`Package::update`]: the package refused, or the change itself failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    /// Lock, read, validation or write failure.
+    #[error(transparent)]
+    Package(#[from] Error),
+    /// The change returned an error; nothing was written.
+    #[error(transparent)]
+    Change(E),
+}
+
+impl<E> From<manifest::Error> for UpdateError<E> {
+    fn from(e: manifest::Error) -> Self {
+        UpdateError::Package(e.into())
+    }
+}
+
+/// Checks that a package-relative path stays inside the package: relative, `/`-separated, no
+/// `..`, no empty or `.` segments, no backslashes.
+pub fn check_relative_path(rel: &str) -> Result<(), String> {
+    if rel.is_empty() {
+        return Err("empty path".into());
+    }
+    if rel.contains('\\') {
+        return Err(format!("{rel:?} uses '\\'; package paths use '/'"));
+    }
+    let p = Path::new(rel);
+    if p.is_absolute() || rel.starts_with('/') {
+        return Err(format!(
+            "{rel:?} is absolute; package paths are relative to the package root"
+        ));
+    }
+    for c in p.components() {
+        match c {
+            Component::Normal(_) => {}
+            Component::ParentDir => {
+                return Err(format!("{rel:?} escapes the package ('..')"));
+            }
+            _ => return Err(format!("{rel:?} is not a plain relative path")),
+        }
+    }
+    if rel.split('/').any(|s| s.is_empty() || s == ".") {
+        return Err(format!("{rel:?} has an empty or '.' segment"));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk,
+/// then renamed over `path`, then the directory flushed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io(&tmp, "cannot create temporary file"))?;
+        f.write_all(bytes)
+            .map_err(io(&tmp, "cannot write temporary file"))?;
+        f.sync_all()
+            .map_err(io(&tmp, "cannot flush temporary file"))?;
+        fs::rename(&tmp, path).map_err(io(path, "cannot replace file"))?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The writer lock: a file created exclusively, holding the owner's pid, removed on drop.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    /// Takes the lock of the package at `dir`, clearing a lock left by a process that is gone.
+    pub fn acquire(dir: &Path) -> Result<Lock, Error> {
+        let path = dir.join(LOCK_FILE);
+        for _ in 0..2 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    writeln!(f, "{}", std::process::id())
+                        .map_err(io(&path, "cannot write lock file"))?;
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    match pid {
+                        Some(pid) if process_alive(pid) => {
+                            return Err(Error::Locked { path, pid });
+                        }
+                        // A holder that died (or a lock file cut short by a crash) is stale.
+                        _ => {
+                            let _ = fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(io(&path, "cannot create lock file")(e)),
+            }
+        }
+        Err(Error::Locked { pid: 0, path })
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        // Without a portable liveness probe, assume the holder is alive: a wrong "locked" is
+        // recoverable by hand, a wrong "stale" corrupts the package.
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        assert!(check_relative_path("images/a.ome.zarr").is_ok());
+        assert!(check_relative_path("../x").unwrap_err().contains("escapes"));
+        assert!(check_relative_path("images/../../x")
+            .unwrap_err()
+            .contains("escapes"));
+        assert!(check_relative_path("/etc/passwd")
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(check_relative_path("a\\b").is_err());
+        assert!(check_relative_path("a//b").is_err());
+        assert!(check_relative_path("./a").is_err());
+        assert!(check_relative_path("").is_err());
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Lock::acquire(dir.path()).unwrap();
+        // A live holder (pid 1 exists on Linux) blocks a second writer.
+        fs::write(dir.path().join(LOCK_FILE), "1\n").unwrap();
+        if cfg!(target_os = "linux") {
+            let err = Lock::acquire(dir.path()).unwrap_err();
+            assert!(err.to_string().contains("locked by pid 1"), "{err}");
+        }
+        drop(first);
+        assert!(!dir.path().join(LOCK_FILE).exists());
+        // A lock left by a dead process is taken over.
+        fs::write(dir.path().join(LOCK_FILE), "4294967\n").unwrap();
+        let _again = Lock::acquire(dir.path()).unwrap();
+    }
+}

@@ -1,0 +1,734 @@
+//! Metadata sheets: partial manifests filled in a spreadsheet or an editor, merged into a package.
+//!
+//! * `.json`, `.yaml`, `.yml`: any subset of the manifest (`study`, `rembi`, `annotation_sets`,
+//!   …), merged as [`crate::edit::merge`] describes.
+//! * `.tsv`, `.txt`, `.csv`: blocks in the shape of BioImage Archive PageTab / REMBI templates.
+//!   A block starts with a section name (`Study`, `Author`, `Publication`, `Funding`, `AI model`,
+//!   `Study Component`, `Biosample`, `Specimen`, `Image acquisition`, `Image correlation`,
+//!   `Image analysis`, `Annotation`), with an id in the second cell for sections that have one;
+//!   each following row is `Attribute <TAB> value [<TAB> value …]`, attribute names as BIA's
+//!   templates spell them. Blank rows separate blocks, `#` starts a comment row. See
+//!   `formats/manifest/sheet.md`.
+
+use crate::edit::{self, changed_leaves};
+use crate::metadata::checks;
+use crate::package::{Package, UpdateError};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Errors reading a sheet.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{path}: cannot read the sheet")]
+    Read {
+        /// The sheet.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A row or value is wrong.
+    #[error("{path}:{line}: {message}")]
+    Row {
+        /// The sheet.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// Malformed JSON or YAML.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// The sheet.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser says.
+        message: String,
+    },
+    /// The extension is not one we read.
+    #[error("{path}: unknown sheet type; use .json, .yaml, .yml, .tsv, .txt or .csv")]
+    Extension {
+        /// The sheet.
+        path: PathBuf,
+    },
+    /// The merged metadata was refused.
+    #[error("{path}: {source}")]
+    Edit {
+        /// The sheet.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: edit::Error,
+    },
+}
+
+/// Reads a sheet into a partial manifest document.
+pub fn read(path: &Path) -> Result<Value, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let doc = match ext.as_str() {
+        "json" => serde_json::from_str::<Value>(&text).map_err(|e| Error::Syntax {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?,
+        "yaml" | "yml" => serde_yaml_ng::from_str::<Value>(&text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            Error::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.to_string(),
+            }
+        })?,
+        "tsv" | "txt" => parse_table(path, &text, b'\t')?,
+        "csv" => parse_table(path, &text, b',')?,
+        _ => {
+            return Err(Error::Extension {
+                path: path.to_path_buf(),
+            })
+        }
+    };
+    if !doc.is_object() {
+        return Err(Error::Row {
+            path: path.to_path_buf(),
+            line: 1,
+            message:
+                "a metadata sheet is a mapping of manifest keys (study, rembi, annotation_sets, …)"
+                    .into(),
+        });
+    }
+    Ok(doc)
+}
+
+/// Merges a sheet into the package; returns the dotted paths of every value that changed.
+/// Nothing is written if the merged manifest would gain validation errors.
+pub fn import(pkg: &mut Package, path: &Path) -> Result<Vec<String>, Error> {
+    let mut incoming = read(path)?;
+    if let Value::Object(m) = &mut incoming {
+        // The package's own format version stands; a sheet does not move it.
+        m.shift_remove("format_version");
+    }
+    pkg.update_value(|doc| {
+        let before = doc.clone();
+        edit::merge(doc, incoming);
+        Ok(changed_leaves(&before, doc))
+    })
+    .map_err(|e: UpdateError<edit::Error>| Error::Edit {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// One string at this key.
+    Text(&'static str),
+    /// One integer at this key.
+    Int(&'static str),
+    /// Each value appended as a string to this list.
+    List(&'static str),
+    /// Each value appended as `{"label": value}` to this list.
+    Labels(&'static str),
+    /// Comma-separated roles, appended.
+    Roles,
+    /// Comma-separated annotation types, appended.
+    Types(&'static str),
+    /// `Scientific name (common name)`, appended to `organisms`.
+    Organism,
+    /// NCBI taxon of the last organism: `9606`, `NCBITaxon_9606`, `NCBI:txid9606`.
+    Taxon,
+    /// A string inside a nested object: (object key, inner key).
+    Nested(&'static str, &'static str),
+    /// A software name (and optional version after the last space) appended to method.software.
+    Software,
+    /// An ORCID iD, normalised.
+    Orcid,
+}
+
+struct Section {
+    names: &'static [&'static str],
+    /// Where blocks of this section go: `None` for the study itself.
+    target: Target,
+    attrs: &'static [(&'static [&'static str], Kind)],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Study,
+    StudyList(&'static str),
+    Rembi(&'static str),
+    AnnotationSet,
+    Person,
+}
+
+use Kind::*;
+
+const SECTIONS: &[Section] = &[
+    Section {
+        names: &["study"],
+        target: Target::Study,
+        attrs: &[
+            (&["title"], Text("title")),
+            (&["description"], Text("description")),
+            (&["keywords", "keyword"], Labels("keywords")),
+            (&["license", "licence"], Text("license")),
+            (&["releasedate", "release date"], Text("release_date")),
+            (
+                &["acknowledgements", "acknowledgments"],
+                Text("acknowledgements"),
+            ),
+            (&["funding statement"], Text("funding_statement")),
+        ],
+    },
+    Section {
+        names: &["author", "contact", "annotator"],
+        target: Target::Person,
+        attrs: &[
+            (&["name"], Text("name")),
+            (&["e-mail", "email"], Text("email")),
+            (&["orcid"], Orcid),
+            (
+                &["affiliation", "organisation", "organization"],
+                Text("affiliation"),
+            ),
+            (&["role", "roles"], Roles),
+        ],
+    },
+    Section {
+        names: &["publication"],
+        target: Target::StudyList("publications"),
+        attrs: &[
+            (&["title"], Text("title")),
+            (&["authors"], Text("authors")),
+            (&["doi"], Text("doi")),
+            (&["pubmed id", "pmid"], Text("pmid")),
+            (&["year"], Int("year")),
+        ],
+    },
+    Section {
+        names: &["funding", "grant"],
+        target: Target::StudyList("funding"),
+        attrs: &[
+            (&["agency", "funder"], Text("funder")),
+            (&["grant_id", "grant id"], Text("grant_id")),
+        ],
+    },
+    Section {
+        names: &["ai model", "model"],
+        target: Target::StudyList("models"),
+        attrs: &[
+            (&["name"], Text("name")),
+            (
+                &["bioimage model zoo id", "bioimage.io id", "bioimage_io_id"],
+                Text("bioimage_io_id"),
+            ),
+            (&["url", "link"], Text("url")),
+        ],
+    },
+    Section {
+        names: &["study component"],
+        target: Target::Rembi("study_components"),
+        attrs: &[
+            (&["name"], Text("name")),
+            (&["description"], Text("description")),
+        ],
+    },
+    Section {
+        names: &["biosample"],
+        target: Target::Rembi("biosamples"),
+        attrs: &[
+            (&["title"], Text("title")),
+            (&["organism"], Organism),
+            (&["ncbi taxon id", "ncbi taxon", "taxon"], Taxon),
+            (&["description"], Text("description")),
+            (&["biological entity"], Text("biological_entity")),
+            (
+                &["intrinsic variable", "intrinsic variables"],
+                List("intrinsic_variables"),
+            ),
+            (
+                &["extrinsic variable", "extrinsic variables"],
+                List("extrinsic_variables"),
+            ),
+            (
+                &["experimental variable", "experimental variables"],
+                List("experimental_variables"),
+            ),
+        ],
+    },
+    Section {
+        names: &["specimen"],
+        target: Target::Rembi("specimens"),
+        attrs: &[
+            (&["title"], Text("title")),
+            (
+                &["sample preparation protocol"],
+                Text("sample_preparation_protocol"),
+            ),
+            (&["growth protocol"], Text("growth_protocol")),
+        ],
+    },
+    Section {
+        names: &["image acquisition"],
+        target: Target::Rembi("acquisitions"),
+        attrs: &[
+            (&["title"], Text("title")),
+            (&["imaging instrument", "instrument"], Text("instrument")),
+            (
+                &["image acquisition parameters", "parameters"],
+                Text("parameters"),
+            ),
+            (&["imaging method"], Nested("imaging_method", "label")),
+            (
+                &["imaging method term", "imaging method term id", "fbbi"],
+                Nested("imaging_method", "curie"),
+            ),
+        ],
+    },
+    Section {
+        names: &["image correlation"],
+        target: Target::Rembi("correlations"),
+        attrs: &[
+            (&["title"], Text("title")),
+            (&["fiducials used", "fiducials"], Text("fiducials")),
+            (
+                &["spatial and temporal alignment"],
+                Text("spatial_temporal_alignment"),
+            ),
+            (&["transformation matrix"], Text("transformation_matrix")),
+        ],
+    },
+    Section {
+        names: &["image analysis"],
+        target: Target::Rembi("analyses"),
+        attrs: &[
+            (&["title"], Text("title")),
+            (&["image analysis overview", "overview"], Text("overview")),
+        ],
+    },
+    Section {
+        names: &["annotation", "annotations"],
+        target: Target::AnnotationSet,
+        attrs: &[
+            (&["title"], Text("title")),
+            (&["annotation overview", "overview"], Text("overview")),
+            (
+                &["annotation type", "annotation types", "type"],
+                Types("types"),
+            ),
+            (
+                &["annotation method kind", "method kind"],
+                Nested("method", "kind"),
+            ),
+            (
+                &["annotation method", "method"],
+                Nested("method", "description"),
+            ),
+            (&["annotation software", "software"], Software),
+            (&["consensus"], Nested("method", "consensus")),
+            (
+                &["quality assurance"],
+                Nested("method", "quality_assurance"),
+            ),
+            (
+                &["annotation confidence level", "confidence"],
+                Text("confidence"),
+            ),
+            (&["annotation criteria", "criteria"], Text("criteria")),
+            (
+                &["transformations", "transformation"],
+                Text("transformations"),
+            ),
+            (
+                &["spatial information units", "spatial units"],
+                Nested("spatial", "units"),
+            ),
+            (
+                &["spatial information", "spatial information description"],
+                Nested("spatial", "description"),
+            ),
+            (
+                &["creation time", "annotation creation time", "created"],
+                Text("created"),
+            ),
+        ],
+    },
+];
+
+fn norm(s: &str) -> String {
+    s.trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c == '_' { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn find_section(cell: &str) -> Option<&'static Section> {
+    let n = norm(cell);
+    SECTIONS.iter().find(|s| s.names.contains(&n.as_str()))
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(64).collect()
+}
+
+struct Block {
+    section: &'static Section,
+    id: Option<String>,
+    line: u64,
+    obj: Map<String, Value>,
+}
+
+fn parse_table(path: &Path, text: &str, delimiter: u8) -> Result<Value, Error> {
+    let row_err = |line: u64, message: String| Error::Row {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut open = false;
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            row_err(line, format!("cannot read row: {e}"))
+        })?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let cells: Vec<&str> = record.iter().map(str::trim).collect();
+        let first = cells.first().copied().unwrap_or("");
+        if cells.iter().all(|c| c.is_empty()) {
+            open = false;
+            continue;
+        }
+        if first.starts_with('#') {
+            continue;
+        }
+        let values: Vec<&str> = cells[1..]
+            .iter()
+            .copied()
+            .filter(|c| !c.is_empty())
+            .collect();
+        if let Some(section) = find_section(first) {
+            // A section name starts a block unless it is an attribute of the open block
+            // ("Title" is both, but no section is named like an attribute of the same block).
+            let is_attr = open
+                && blocks
+                    .last()
+                    .is_some_and(|b| lookup_attr(b.section, first).is_some());
+            if !is_attr {
+                blocks.push(Block {
+                    section,
+                    id: values.first().map(|s| s.to_string()),
+                    line,
+                    obj: Map::new(),
+                });
+                open = true;
+                continue;
+            }
+        }
+        let Some(block) = blocks.last_mut().filter(|_| open) else {
+            return Err(row_err(
+                line,
+                format!(
+                    "{first:?} is not a section name, and no section is open; sections: {}",
+                    SECTIONS
+                        .iter()
+                        .map(|s| title_case(s.names[0]))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        let Some(kind) = lookup_attr(block.section, first) else {
+            let known: Vec<&str> = block.section.attrs.iter().map(|(n, _)| n[0]).collect();
+            let best = known
+                .iter()
+                .map(|k| (strsim::jaro_winkler(&norm(first), k), *k))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .filter(|(s, _)| *s > 0.8)
+                .map(|(_, k)| format!("; did you mean {:?}?", title_case(k)))
+                .unwrap_or_default();
+            return Err(row_err(
+                line,
+                format!(
+                    "unknown attribute {first:?} in section {}{best} (known: {})",
+                    title_case(block.section.names[0]),
+                    known
+                        .iter()
+                        .map(|k| title_case(k))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        for value in values {
+            apply(&mut block.obj, kind, value)
+                .map_err(|m| row_err(line, format!("{first}: {m}")))?;
+        }
+    }
+    assemble(path, blocks)
+}
+
+fn title_case(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn lookup_attr(section: &Section, cell: &str) -> Option<Kind> {
+    let n = norm(cell);
+    section
+        .attrs
+        .iter()
+        .find(|(names, _)| names.contains(&n.as_str()))
+        .map(|(_, k)| *k)
+}
+
+fn push(obj: &mut Map<String, Value>, key: &str, v: Value) {
+    let slot = obj.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(a) = slot {
+        if !a.contains(&v) {
+            a.push(v);
+        }
+    }
+}
+
+fn apply(obj: &mut Map<String, Value>, kind: Kind, value: &str) -> Result<(), String> {
+    match kind {
+        Text(k) => {
+            obj.insert(k.into(), Value::String(value.into()));
+        }
+        Orcid => {
+            obj.insert(
+                "orcid".into(),
+                Value::String(checks::normalize_orcid(value)),
+            );
+        }
+        Int(k) => {
+            let n: i64 = value
+                .parse()
+                .map_err(|_| format!("{value:?} is not a whole number"))?;
+            obj.insert(k.into(), json!(n));
+        }
+        List(k) => push(obj, k, Value::String(value.into())),
+        Labels(k) => {
+            for v in value.split(';').map(str::trim).filter(|v| !v.is_empty()) {
+                push(obj, k, json!({"label": v}));
+            }
+        }
+        Roles => {
+            for r in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                push(obj, "roles", Value::String(r.to_ascii_lowercase()));
+            }
+        }
+        Types(k) => {
+            for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                push(
+                    obj,
+                    k,
+                    Value::String(t.to_ascii_lowercase().replace(' ', "_")),
+                );
+            }
+        }
+        Organism => {
+            let (sci, common) = match value.split_once('(') {
+                Some((s, rest)) => (s.trim(), Some(rest.trim_end_matches(')').trim())),
+                None => (value.trim(), None),
+            };
+            let mut o = json!({"scientific_name": sci});
+            if let Some(c) = common.filter(|c| !c.is_empty()) {
+                o["common_name"] = json!(c);
+            }
+            push(obj, "organisms", o);
+        }
+        Taxon => {
+            let digits = value
+                .trim()
+                .trim_start_matches("NCBITaxon_")
+                .trim_start_matches("NCBITaxon:")
+                .trim_start_matches("NCBI:txid")
+                .trim_start_matches("txid");
+            let id: u64 = digits.parse().map_err(|_| {
+                format!("{value:?} is not an NCBI taxon id (e.g. 9606 or NCBITaxon_9606)")
+            })?;
+            let Some(Value::Array(orgs)) = obj.get_mut("organisms") else {
+                return Err("give the Organism row before its NCBI taxon id".into());
+            };
+            let last = orgs
+                .last_mut()
+                .expect("organisms is never empty once created");
+            last["ncbi_taxon"] = json!(id);
+        }
+        Nested(outer, inner) => {
+            let o = obj
+                .entry(outer)
+                .or_insert_with(|| Value::Object(Map::new()));
+            o[inner] = Value::String(value.into());
+        }
+        Software => {
+            let (name, version) = match value.rsplit_once(' ') {
+                Some((n, v))
+                    if v.chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_digit() || c == 'v') =>
+                {
+                    (n, Some(v))
+                }
+                _ => (value, None),
+            };
+            let m = obj
+                .entry("method")
+                .or_insert_with(|| Value::Object(Map::new()));
+            let mut sw = json!({"name": name});
+            if let Some(v) = version {
+                sw["version"] = json!(v);
+            }
+            if let Value::Object(mm) = m {
+                push(mm, "software", sw);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn assemble(path: &Path, blocks: Vec<Block>) -> Result<Value, Error> {
+    let mut doc = json!({});
+    for b in blocks {
+        let Block {
+            section,
+            id,
+            line,
+            mut obj,
+        } = b;
+        let needs_id = matches!(section.target, Target::Rembi(_) | Target::AnnotationSet);
+        if needs_id {
+            let id = match id.clone() {
+                Some(id) => id,
+                None => {
+                    let from = obj
+                        .get("title")
+                        .or_else(|| obj.get("name"))
+                        .and_then(Value::as_str)
+                        .map(slug);
+                    from.filter(|s| !s.is_empty()).ok_or_else(|| Error::Row {
+                        path: path.to_path_buf(),
+                        line,
+                        message: format!(
+                            "section {} needs an id in its second cell, or a Title",
+                            title_case(section.names[0])
+                        ),
+                    })?
+                }
+            };
+            let mut with_id = Map::new();
+            with_id.insert("id".into(), Value::String(id));
+            with_id.extend(obj);
+            obj = with_id;
+        }
+        let entry = Value::Object(obj);
+        let incoming = match section.target {
+            Target::Study => json!({"study": entry}),
+            Target::StudyList(list) => json!({"study": {list: [entry]}}),
+            Target::Rembi(list) => json!({"rembi": {list: [entry]}}),
+            Target::AnnotationSet => json!({"annotation_sets": [entry]}),
+            // An id on an Author block names the annotation set the person annotated.
+            Target::Person => match id {
+                Some(set) => json!({"annotation_sets": [{"id": set, "authors": [entry]}]}),
+                None => json!({"study": {"authors": [entry]}}),
+            },
+        };
+        edit::merge(&mut doc, incoming);
+    }
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tsv(text: &str) -> Result<Value, Error> {
+        parse_table(Path::new("s.tsv"), text, b'\t')
+    }
+
+    #[test]
+    fn pagetab_blocks() {
+        let doc = tsv("Study\nTitle\tNuclei of HeLa cells\nKeywords\tnuclei\tHeLa\nLicense\tCC-BY-4.0\n\n\
+                       Author\nName\tJane Doe\nORCID\thttps://orcid.org/0000-0002-1825-0097\nRole\tannotator, Curator\n\n\
+                       Biosample\thela\nTitle\tHeLa\nOrganism\tHomo sapiens (human)\nNCBI taxon ID\tNCBITaxon_9606\n\n\
+                       Author\tcells\nName\tBob\n").unwrap();
+        assert_eq!(doc["study"]["title"], "Nuclei of HeLa cells");
+        assert_eq!(
+            doc["study"]["keywords"],
+            json!([{"label": "nuclei"}, {"label": "HeLa"}])
+        );
+        assert_eq!(doc["study"]["authors"][0]["orcid"], "0000-0002-1825-0097");
+        assert_eq!(
+            doc["study"]["authors"][0]["roles"],
+            json!(["annotator", "curator"])
+        );
+        assert_eq!(
+            doc["rembi"]["biosamples"][0],
+            json!({"id": "hela", "title": "HeLa", "organisms": [{"scientific_name": "Homo sapiens", "common_name": "human", "ncbi_taxon": 9606}]})
+        );
+        assert_eq!(
+            doc["annotation_sets"][0],
+            json!({"id": "cells", "authors": [{"name": "Bob"}]})
+        );
+    }
+
+    #[test]
+    fn unknown_attribute_named_with_line() {
+        let err = tsv("Biosample\tb\nTitle\tx\nOrgansim\tHomo sapiens\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.tsv:3: unknown attribute \"Organsim\" in section Biosample; did you mean \"Organism\"?"), "{err}");
+    }
+
+    #[test]
+    fn id_from_title_or_error() {
+        let doc = tsv("Specimen\nTitle\tFixed HeLa, DAPI\n").unwrap();
+        assert_eq!(doc["rembi"]["specimens"][0]["id"], "fixed-hela-dapi");
+        let err = tsv("Specimen\nGrowth protocol\tx\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s.tsv:1: section Specimen needs an id"),
+            "{err}"
+        );
+        let err = tsv("Title\tx\n").unwrap_err().to_string();
+        assert!(err.contains("not a section name"), "{err}");
+    }
+}

@@ -1,0 +1,538 @@
+//! The `mifa` binary, run in temporary directories the way a user runs it.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn mifa() -> Command {
+    Command::cargo_bin("mifa").unwrap()
+}
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A fresh package in a temp dir.
+fn init(tmp: &Path) -> PathBuf {
+    let pkg = tmp.join("pkg");
+    mifa()
+        .args(["init"])
+        .arg(&pkg)
+        .args([
+            "--title",
+            "Nuclei of HeLa cells imaged by widefield microscopy",
+            "--license",
+            "CC-BY-4.0",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("created package"));
+    pkg
+}
+
+fn validate_json(pkg: &Path) -> serde_json::Value {
+    let out = mifa()
+        .arg("validate")
+        .arg(pkg)
+        .arg("--json")
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn init_then_validate_lists_exactly_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    for sub in ["images", "annotations", "versions"] {
+        assert!(pkg.join(sub).is_dir(), "{sub}/ missing");
+    }
+    mifa()
+        .arg("validate")
+        .arg(&pkg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid, 0 error(s)"))
+        .stdout(predicate::str::contains("study              required 2/7"))
+        .stdout(predicate::str::contains("[required] study.description:"))
+        .stdout(predicate::str::contains("[required] rembi.biosamples:"));
+    let report = validate_json(&pkg);
+    let required: Vec<&str> = report["completeness"]["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["level"] == "required")
+        .map(|g| g["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        required,
+        [
+            "study.description",
+            "study.keywords",
+            "study.release_date",
+            "study.authors",
+            "study.authors[*].email",
+            "rembi.study_components",
+            "rembi.biosamples",
+            "rembi.specimens",
+            "rembi.acquisitions"
+        ]
+    );
+}
+
+#[test]
+fn filling_metadata_through_the_cli_reaches_full_required_coverage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    let set = |path: &str, value: &str| {
+        mifa()
+            .args(["meta", "set"])
+            .arg(&pkg)
+            .args([path, value])
+            .assert()
+            .success();
+    };
+    set(
+        "study.description",
+        "Nuclei stained with DAPI, for instance segmentation",
+    );
+    set("study.keywords[+].label", "cell nucleus");
+    set("study.release_date", "2025-06-01");
+    set("rembi.study_components[main].name", "All images");
+    set(
+        "rembi.study_components[main].description",
+        "Every image of the study",
+    );
+    set("rembi.biosamples[hela].title", "HeLa");
+    set(
+        "rembi.biosamples[hela].organisms[0].scientific_name",
+        "Homo sapiens",
+    );
+    set("rembi.biosamples[hela].organisms[0].ncbi_taxon", "9606");
+    set("rembi.biosamples[hela].biological_entity", "HeLa cells");
+    set("rembi.specimens[fixed].title", "Fixed");
+    set(
+        "rembi.specimens[fixed].sample_preparation_protocol",
+        "PFA, DAPI",
+    );
+    set("rembi.acquisitions[wf].title", "Widefield");
+    set("rembi.acquisitions[wf].instrument", "Nikon Ti2");
+    set("rembi.acquisitions[wf].parameters", "40x/0.95 air");
+    set(
+        "rembi.acquisitions[wf].imaging_method.label",
+        "widefield microscopy",
+    );
+    mifa()
+        .args(["author", "add"])
+        .arg(&pkg)
+        .args([
+            "--name",
+            "Josiah Carberry",
+            "--orcid",
+            "https://orcid.org/0000-0002-1825-0097",
+        ])
+        .args([
+            "--email",
+            "j@example.org",
+            "--affiliation",
+            "Brown University",
+            "--role",
+            "corresponding author",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("added Josiah Carberry"));
+    // The number went in as a number: the schema wants an integer there.
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pkg.join("mifa.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["rembi"]["biosamples"][0]["organisms"][0]["ncbi_taxon"],
+        9606
+    );
+    assert_eq!(m["study"]["authors"][0]["orcid"], "0000-0002-1825-0097");
+    mifa()
+        .arg("validate")
+        .arg(&pkg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("every required field is filled"));
+    assert!(validate_json(&pkg)["completeness"]["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["level"] != "required"));
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_bad_licence_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    let before = fs::read(pkg.join("mifa.json")).unwrap();
+    mifa()
+        .arg("init")
+        .arg(&pkg)
+        .args([
+            "--title",
+            "Another title that is long enough",
+            "--license",
+            "CC0-1.0",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "a mifa package already exists here",
+        ));
+    assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), before);
+
+    let other = tmp.path().join("other");
+    mifa()
+        .arg("init")
+        .arg(&other)
+        .args([
+            "--title",
+            "A title that is long enough here",
+            "--license",
+            "CC-BY-99",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "study.license: \"CC-BY-99\" is not a known SPDX licence id",
+        ));
+    assert!(!other.exists(), "a refused init left a directory behind");
+}
+
+#[test]
+fn refused_edits_leave_the_manifest_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    let before = fs::read(pkg.join("mifa.json")).unwrap();
+    mifa()
+        .args(["author", "add"])
+        .arg(&pkg)
+        .args(["--name", "X", "--orcid", "0000-0002-1825-0098"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "study.authors[0].orcid: \"0000-0002-1825-0098\" has check digit 8",
+        ))
+        .stderr(predicate::str::contains("nothing was written"));
+    mifa()
+        .args(["meta", "set"])
+        .arg(&pkg)
+        .args(["images[+].path", "../escape"])
+        .assert()
+        .code(2);
+    mifa()
+        .args(["meta", "set"])
+        .arg(&pkg)
+        .args(["study.release_date", "tomorrow"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "study.release_date: \"tomorrow\" is not a date YYYY-MM-DD",
+        ));
+    mifa()
+        .args(["author", "add"])
+        .arg(&pkg)
+        .args(["--name", "X", "--set", "cells"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "annotation set \"cells\" does not exist",
+        ));
+    assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), before);
+    let leftovers: Vec<_> = fs::read_dir(&pkg)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary or lock files left: {leftovers:?}"
+    );
+}
+
+#[test]
+fn a_second_writer_is_told_who_holds_the_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    // pid 1 is alive on any Linux machine.
+    fs::write(pkg.join(".mifa.lock"), "1\n").unwrap();
+    let assert = mifa()
+        .args(["meta", "set"])
+        .arg(&pkg)
+        .args(["study.description", "x"])
+        .assert();
+    if cfg!(target_os = "linux") {
+        assert
+            .code(2)
+            .stderr(predicate::str::contains("package is locked by pid 1"));
+    }
+}
+
+#[test]
+fn validate_reports_file_key_and_value_and_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("p");
+    copy_dir(
+        &repo("formats/manifest/invalid/dangling-source-image"),
+        &pkg,
+    );
+    mifa()
+        .arg("validate")
+        .arg(&pkg)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("INVALID"))
+        .stdout(predicate::str::contains(
+            "error: mifa.json: annotation_sets[0].files[0].source_images[1]: image \"nuclei2\" does not exist",
+        ));
+    let report = validate_json(&pkg);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["report"], "mifa-validate");
+    assert_eq!(report["errors"][0]["code"], "reference");
+    assert_eq!(report["errors"][0]["file"], "mifa.json");
+    assert_eq!(
+        report["errors"][0]["path"],
+        "annotation_sets[0].files[0].source_images[1]"
+    );
+}
+
+#[test]
+fn malformed_json_gets_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    fs::write(
+        pkg.join("mifa.json"),
+        "{\n  \"format_version\": \"0.1\",\n  \"study\": {\"title\": \"x\" \"license\": 1}\n}\n",
+    )
+    .unwrap();
+    mifa()
+        .arg("validate")
+        .arg(&pkg)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "mifa.json:3:26: malformed JSON: expected `,` or `}`",
+        ));
+    // Commands that write refuse to touch it.
+    mifa()
+        .args(["meta", "set"])
+        .arg(&pkg)
+        .args(["study.title", "y"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("mifa.json:3:26: malformed JSON"));
+}
+
+#[test]
+fn newer_format_version_is_refused_by_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    let text = fs::read_to_string(pkg.join("mifa.json"))
+        .unwrap()
+        .replace("\"0.1\"", "\"3.0\"");
+    fs::write(pkg.join("mifa.json"), text).unwrap();
+    mifa()
+        .arg("validate")
+        .arg(&pkg)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "format_version: \"3.0\" is newer than this mifa reads",
+        ));
+    mifa()
+        .arg("info")
+        .arg(&pkg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("upgrade mifa"));
+}
+
+#[test]
+fn not_a_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    mifa()
+        .arg("validate")
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a mifa package"));
+}
+
+#[test]
+fn meta_import_of_the_demo_sheet_then_get_and_unset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    mifa()
+        .args(["meta", "import"])
+        .arg(&pkg)
+        .arg(repo("examples/data/dsb2018/metadata.tsv"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("value(s) changed"));
+    mifa()
+        .args(["meta", "get"])
+        .arg(&pkg)
+        .arg("rembi.biosamples[cultured-cells].organisms[0].ncbi_taxon")
+        .assert()
+        .success()
+        .stdout("9606\n");
+    mifa()
+        .args(["meta", "get"])
+        .arg(&pkg)
+        .arg("study.publications[0].doi")
+        .assert()
+        .success()
+        .stdout("10.1038/s41592-019-0612-7\n");
+    // Importing twice changes nothing: sheets merge, they do not duplicate.
+    mifa()
+        .args(["meta", "import"])
+        .arg(&pkg)
+        .arg(repo("examples/data/dsb2018/metadata.tsv"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(": 0 value(s) changed"));
+    mifa()
+        .args(["meta", "unset"])
+        .arg(&pkg)
+        .arg("study.acknowledgements")
+        .assert()
+        .success();
+    mifa()
+        .args(["meta", "get"])
+        .arg(&pkg)
+        .arg("study.acknowledgements")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "nothing at key \"acknowledgements\"",
+        ));
+    mifa()
+        .arg("validate")
+        .arg(&pkg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("every required field is filled"));
+}
+
+#[test]
+fn meta_import_yaml_and_json_and_bad_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    let yaml = tmp.path().join("sheet.yaml");
+    fs::write(
+        &yaml,
+        "study:\n  description: Nuclei for segmentation\n  keywords:\n    - label: nucleus\n      curie: GO:0005634\nrembi:\n  specimens:\n    - id: s1\n      title: Fixed\n",
+    )
+    .unwrap();
+    mifa()
+        .args(["meta", "import"])
+        .arg(&pkg)
+        .arg(&yaml)
+        .assert()
+        .success();
+    let json = tmp.path().join("sheet.json");
+    fs::write(&json, r#"{"annotation_sets": [{"id": "nuclei", "title": "Nuclei", "types": ["segmentation_mask"]}]}"#).unwrap();
+    mifa()
+        .args(["meta", "import"])
+        .arg(&pkg)
+        .arg(&json)
+        .assert()
+        .success();
+    mifa()
+        .args(["author", "add"])
+        .arg(&pkg)
+        .args([
+            "--name",
+            "Ann Otator",
+            "--set",
+            "nuclei",
+            "--role",
+            "annotator",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "added Ann Otator to the annotators of nuclei",
+        ));
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pkg.join("mifa.json")).unwrap()).unwrap();
+    assert_eq!(m["study"]["keywords"][0]["curie"], "GO:0005634");
+    assert_eq!(m["rembi"]["specimens"][0]["title"], "Fixed");
+    assert_eq!(m["annotation_sets"][0]["authors"][0]["name"], "Ann Otator");
+
+    let before = fs::read(pkg.join("mifa.json")).unwrap();
+    let bad = tmp.path().join("bad.tsv");
+    fs::write(&bad, "Study\nTitle\tA title long enough to pass the check\nLicence\tCC0-1.0\n\nBiosample\tb1\nOrgansim\tMus musculus\n").unwrap();
+    mifa()
+        .args(["meta", "import"])
+        .arg(&pkg)
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.tsv:6: unknown attribute \"Organsim\" in section Biosample; did you mean \"Organism\"?"));
+    let bad_yaml = tmp.path().join("bad.yaml");
+    fs::write(&bad_yaml, "study:\n  title: [unclosed\n").unwrap();
+    mifa()
+        .args(["meta", "import"])
+        .arg(&pkg)
+        .arg(&bad_yaml)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.yaml:"));
+    let bad_value = tmp.path().join("v.tsv");
+    fs::write(&bad_value, "Author\nName\tX\nORCID\t0000-0002-1825-0098\n").unwrap();
+    mifa()
+        .args(["meta", "import"])
+        .arg(&pkg)
+        .arg(&bad_value)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has check digit 8"));
+    assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), before);
+}
+
+#[test]
+fn info_counts_objects_coverage_and_annotators() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("p");
+    copy_dir(&repo("formats/manifest/valid/complete"), &pkg);
+    mifa()
+        .arg("info")
+        .arg(&pkg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("images: 1 (512.0 KiB uncompressed)"))
+        .stdout(predicate::str::contains("nuclei               yx 512x512 uint16, pixel 0.65 micrometer x 0.65 micrometer"))
+        .stdout(predicate::str::contains("[geometrical_annotations] 2 objects, covers 1/1 images, 1 file(s)"))
+        .stdout(predicate::str::contains("Josiah Carberry (ORCID 0000-0002-1825-0097): corresponding author, curator, annotator; annotated nuclei-outlines"));
+    let out = mifa().arg("info").arg(&pkg).arg("--json").output().unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["annotation_sets"][0]["objects"], 2);
+    assert_eq!(
+        info["annotation_sets"][0]["coverage"]["images_annotated"],
+        1
+    );
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let committed = fs::read_to_string(repo("formats/manifest/schema.json")).unwrap();
+    mifa().arg("schema").assert().success().stdout(committed);
+}
