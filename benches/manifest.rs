@@ -50,6 +50,7 @@ fn big_package(dir: &std::path::Path) -> Manifest {
                     path,
                     source_images: vec![format!("img{:05}", (s * 25 + f) % 5000)],
                     types: vec![],
+                    mask_kind: None,
                     transformation: None,
                     created: None,
                     extra: Default::default(),

@@ -45,10 +45,21 @@ pub fn coverage(m: &Manifest, set: &AnnotationSet) -> Coverage {
     }
 }
 
-/// Counts the objects in an annotation file, for the formats whose object is a record:
-/// GeoJSON features, COCO annotations, CSV/TSV rows. `None` for others (masks are counted by
-/// their own module) and for files that cannot be read.
+/// Counts the objects in an annotation file: GeoJSON features, COCO annotations, CSV/TSV rows,
+/// label values of an OME-Zarr label image (from its colour table). `None` for other files and
+/// for files that cannot be read.
 pub fn count_objects(path: &Path) -> Option<u64> {
+    if path.is_dir() {
+        // An OME-Zarr label image: one colour entry per non-zero value (as mifa writes them).
+        let ms = crate::formats::ome_zarr::Multiscale::open(path).ok()?;
+        let colors = ms.image_label?.get("colors")?.as_array()?.clone();
+        return Some(
+            colors
+                .iter()
+                .filter(|c| c.get("label-value").and_then(|v| v.as_i64()) != Some(0))
+                .count() as u64,
+        );
+    }
     let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     if name.ends_with(".geojson") || name.ends_with(".json") {
         #[derive(serde::Deserialize)]

@@ -19,10 +19,13 @@
 #![warn(missing_docs)]
 
 pub mod edit;
+pub mod formats;
+pub mod images;
 pub mod info;
 pub mod manifest;
 pub mod metadata;
 pub mod package;
+pub mod raster;
 pub mod sheet;
 pub mod validate;
 

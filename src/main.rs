@@ -59,6 +59,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import images (TIFF, OME-TIFF, PNG, JPEG, OME-Zarr) as OME-Zarr, or a mask as a label.
+    ///
+    /// Images: `mifa add DIR a.tif b.tif` (files, folders, globs), optionally with their masks
+    /// from a folder (`--masks masks/ --mask-name cells`, matched by file name). A mask for an
+    /// image already in the package: `mifa add DIR --mask m.tif --image ID --name cells`.
+    Add(Box<AddArgs>),
+    /// Export the package's images (and their labels) to another format.
+    Export {
+        /// Package directory.
+        dir: PathBuf,
+        /// Format.
+        #[arg(value_parser = ["tiff"])]
+        format: String,
+        /// Output directory.
+        out: PathBuf,
+        /// TIFF compression.
+        #[arg(long, value_parser = ["deflate", "lzw", "none"], default_value = "deflate")]
+        compression: String,
+    },
     /// Print the JSON Schema of a format we define.
     Schema {
         /// Which schema.
@@ -119,6 +138,74 @@ enum AuthorCommand {
         /// Package directory.
         dir: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct AddArgs {
+    /// Package directory.
+    dir: PathBuf,
+    /// Image files, folders or glob patterns.
+    inputs: Vec<String>,
+    /// Image id (one input only; default: the file name without extensions).
+    #[arg(long)]
+    id: Option<String>,
+    /// Axis names, for plain multi-page TIFFs (e.g. tyx) or to check a file's axes.
+    #[arg(long)]
+    axes: Option<String>,
+    /// Pixel size in x[,y[,z]] (overrides file metadata).
+    #[arg(long, value_delimiter = ',')]
+    pixel_size: Vec<f64>,
+    /// Unit of --pixel-size (UDUNITS-2 name).
+    #[arg(long, default_value = "micrometer")]
+    unit: String,
+    /// Time between frames.
+    #[arg(long)]
+    time_interval: Option<f64>,
+    /// Unit of --time-interval.
+    #[arg(long, default_value = "second")]
+    time_unit: String,
+    /// Channel names, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    channel_names: Vec<String>,
+    /// OME-Zarr version to write.
+    #[arg(long, default_value = "0.5", value_parser = ["0.5", "0.4"])]
+    ngff: String,
+    /// Chunk edge in y and x.
+    #[arg(long, default_value_t = 256)]
+    chunk: u64,
+    /// REMBI biosample id for the images.
+    #[arg(long)]
+    biosample: Option<String>,
+    /// REMBI specimen id for the images.
+    #[arg(long)]
+    specimen: Option<String>,
+    /// REMBI image acquisition id for the images.
+    #[arg(long)]
+    acquisition: Option<String>,
+    /// REMBI study component id for the images.
+    #[arg(long)]
+    study_component: Option<String>,
+    /// Folder of masks for the images, matched by file name.
+    #[arg(long)]
+    masks: Option<PathBuf>,
+    /// Label name of the masks (labels/<name>; also the annotation set id).
+    #[arg(long, default_value = "cells")]
+    mask_name: String,
+    /// What mask values mean.
+    #[arg(long, value_parser = ["instance", "semantic"], default_value = "instance")]
+    kind: String,
+    /// One mask for an image already in the package (with --image and --name).
+    #[arg(long, conflicts_with_all = ["inputs", "masks"], requires_all = ["image", "name"])]
+    mask: Option<PathBuf>,
+    /// Image the --mask belongs to.
+    #[arg(long)]
+    image: Option<String>,
+    /// Label name of the --mask.
+    #[arg(long)]
+    name: Option<String>,
+    /// Class of each label value, JSON: {"1": "nucleus"} or [{"label-value": 1, "class": …}].
+    #[arg(long)]
+    classes: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -293,6 +380,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print!("{info}");
             }
         }
+        Command::Add(a) => add(*a)?,
+        Command::Export {
+            dir,
+            format,
+            out,
+            compression,
+        } => {
+            let pkg = open(&dir)?;
+            debug_assert_eq!(format, "tiff");
+            let compression = match compression.as_str() {
+                "none" => mifa::formats::tiff::Compression::None,
+                "lzw" => mifa::formats::tiff::Compression::Lzw,
+                _ => mifa::formats::tiff::Compression::Deflate,
+            };
+            let files = mifa::images::export_tiff(&pkg, &out, compression)?;
+            for f in &files {
+                println!("wrote {}", f.display());
+            }
+            println!("{} file(s) in {}", files.len(), out.display());
+        }
         Command::Schema { which } => {
             if which != "manifest" {
                 bail!("unknown schema {which:?}");
@@ -301,6 +408,135 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    pb
+}
+
+fn add(a: AddArgs) -> Result<()> {
+    use mifa::images::{self, AddOptions, Links, MaskBatch, MaskOptions, Overrides};
+    use mifa::metadata::MaskKind;
+    let mut pkg = open(&a.dir)?;
+    let version: mifa::formats::ome_zarr::NgffVersion =
+        a.ngff.parse().map_err(anyhow::Error::msg)?;
+    let write = mifa::formats::ome_zarr::WriteOptions {
+        version,
+        chunk: a.chunk,
+        ..Default::default()
+    };
+    if a.chunk == 0 {
+        bail!("--chunk must be at least 1");
+    }
+    let kind = if a.kind == "semantic" {
+        MaskKind::Semantic
+    } else {
+        MaskKind::Instance
+    };
+    if let Some(mask) = a.mask {
+        let (image, name) = (
+            a.image.expect("clap requires --image"),
+            a.name.expect("clap requires --name"),
+        );
+        let properties = match &a.classes {
+            Some(p) => images::read_classes(p)?,
+            None => Default::default(),
+        };
+        let opts = MaskOptions {
+            write,
+            axes: a.axes,
+            properties,
+            ..Default::default()
+        };
+        let pb = progress_bar(0);
+        let n = images::add_mask(&mut pkg, &image, &mask, &name, kind, &opts, &|b| pb.inc(b))?;
+        pb.finish_and_clear();
+        println!(
+            "added label {name} to {image}: {n} object(s), from {}",
+            mask.display()
+        );
+        return Ok(());
+    }
+    if a.classes.is_some() {
+        bail!("--classes goes with --mask");
+    }
+    let inputs = images::expand_inputs(&a.inputs)?;
+    let opts = AddOptions {
+        write,
+        overrides: Overrides {
+            axes: a.axes,
+            pixel_size: a.pixel_size,
+            unit: Some(a.unit),
+            time_interval: a.time_interval,
+            time_unit: Some(a.time_unit),
+            channel_names: a.channel_names,
+        },
+        id: a.id,
+        links: Links {
+            biosample: a.biosample,
+            specimen: a.specimen,
+            acquisition: a.acquisition,
+            study_component: a.study_component,
+        },
+        masks: a.masks.map(|dir| MaskBatch {
+            dir,
+            name: a.mask_name,
+            kind,
+        }),
+        ..Default::default()
+    };
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let pb = progress_bar(total);
+    let start = std::time::Instant::now();
+    let added = images::add_images(&mut pkg, &inputs, &opts, &|b| pb.inc(b))?;
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let bytes: u64 = added.iter().map(|x| x.bytes).sum();
+    for x in &added {
+        let shape: Vec<String> = x.shape.iter().map(u64::to_string).collect();
+        let labels: Vec<String> = x
+            .labels
+            .iter()
+            .map(|(n, k)| format!("{n} ({k} objects)"))
+            .collect();
+        println!(
+            "added {} from {}: {} {} {:?}, {} level(s){}",
+            x.id,
+            x.source.display(),
+            x.axes,
+            shape.join("x"),
+            x.dtype,
+            x.levels,
+            if labels.is_empty() {
+                String::new()
+            } else {
+                format!(", labels: {}", labels.join(", "))
+            }
+        );
+    }
+    println!(
+        "{} image(s), {:.1} MB of pixels in {:.2} s ({:.1} MB/s)",
+        added.len(),
+        bytes as f64 / 1e6,
+        secs,
+        bytes as f64 / 1e6 / secs.max(1e-9)
+    );
+    Ok(())
 }
 
 fn print_report(report: &Report) {

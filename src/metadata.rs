@@ -620,6 +620,16 @@ pub struct SpatialInfo {
     pub extra: Extra,
 }
 
+/// What the values of a label image mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MaskKind {
+    /// Each non-zero value is one object (instance segmentation).
+    Instance,
+    /// Each non-zero value is one class (semantic segmentation).
+    Semantic,
+}
+
 /// One annotation file and the images it annotates (MIFA "source image association").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AnnotationFile {
@@ -630,6 +640,9 @@ pub struct AnnotationFile {
     /// Types of annotation in this file, when narrower than the set's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<AnnotationType>,
+    /// For label images: whether each value is one object or one class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_kind: Option<MaskKind>,
     /// Transformation from the source image to this file's coordinates, when not the identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transformation: Option<String>,

@@ -182,12 +182,8 @@ impl Package {
         &mut self,
         change: impl FnOnce(&mut Manifest) -> Result<T, E>,
     ) -> Result<T, UpdateError<E>> {
-        self.update_value(|doc| {
-            let mut m = Manifest::deserialize_doc(doc)?;
-            let out = change(&mut m).map_err(UpdateError::Change)?;
-            *doc = serde_json::to_value(&m).expect("a manifest always serialises");
-            Ok(out)
-        })
+        let lock = self.lock()?;
+        self.update_locked(&lock, change)
     }
 
     /// Like [`Package::update`], on the raw JSON document (for path-based edits and merges of
@@ -196,8 +192,38 @@ impl Package {
         &mut self,
         change: impl FnOnce(&mut Value) -> Result<T, UpdateError<E>>,
     ) -> Result<T, UpdateError<E>> {
+        let lock = self.lock()?;
+        self.update_value_locked(&lock, change)
+    }
+
+    /// Takes the writer lock, for operations that write data files before the manifest (the
+    /// lock is held from the first file to the manifest); pass it to the `*_locked` updates.
+    pub fn lock(&self) -> Result<Lock, Error> {
+        Lock::acquire(&self.root)
+    }
+
+    /// [`Package::update`] under a lock the caller already holds.
+    pub fn update_locked<T, E>(
+        &mut self,
+        lock: &Lock,
+        change: impl FnOnce(&mut Manifest) -> Result<T, E>,
+    ) -> Result<T, UpdateError<E>> {
+        self.update_value_locked(lock, |doc| {
+            let mut m = Manifest::deserialize_doc(doc)?;
+            let out = change(&mut m).map_err(UpdateError::Change)?;
+            *doc = serde_json::to_value(&m).expect("a manifest always serialises");
+            Ok(out)
+        })
+    }
+
+    /// [`Package::update_value`] under a lock the caller already holds.
+    pub fn update_value_locked<T, E>(
+        &mut self,
+        lock: &Lock,
+        change: impl FnOnce(&mut Value) -> Result<T, UpdateError<E>>,
+    ) -> Result<T, UpdateError<E>> {
+        debug_assert!(lock.path.starts_with(&self.root));
         let path = self.manifest_path();
-        let _lock = Lock::acquire(&self.root)?;
         let (old, mut doc) = manifest::read(&path)?;
         let out = change(&mut doc)?;
         let new = match manifest::from_value(&path, doc) {

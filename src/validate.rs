@@ -507,6 +507,7 @@ impl Checker<'_> {
                 "study component",
             );
             self.file(format!("{p}.path"), &img.path);
+            self.image_store(&p, img);
             if !paths.insert(img.path.as_str()) {
                 self.error(
                     "duplicate",
@@ -515,6 +516,56 @@ impl Checker<'_> {
                 );
             }
             self.image_geometry(&p, img);
+        }
+    }
+
+    /// The OME-Zarr behind an image entry must open and agree with the entry.
+    fn image_store(&mut self, p: &str, img: &crate::metadata::ImageEntry) {
+        if package::check_relative_path(&img.path).is_err() || !self.root.join(&img.path).exists() {
+            return; // already reported
+        }
+        match crate::formats::ome_zarr::Multiscale::open(&self.root.join(&img.path)) {
+            Err(e) => self.error(
+                "ome_zarr",
+                format!("{p}.path"),
+                format!("not a readable OME-Zarr image: {e}"),
+            ),
+            Ok(ms) => {
+                let names = |axes: &[crate::metadata::Axis]| {
+                    axes.iter().map(|a| a.name.clone()).collect::<String>()
+                };
+                if names(&ms.axes) != names(&img.axes) {
+                    self.error(
+                        "ome_zarr",
+                        format!("{p}.axes"),
+                        format!(
+                            "the manifest says {}, the OME-Zarr has {}",
+                            names(&img.axes),
+                            names(&ms.axes)
+                        ),
+                    );
+                }
+                if ms.levels[0].shape != img.shape {
+                    self.error(
+                        "ome_zarr",
+                        format!("{p}.shape"),
+                        format!(
+                            "the manifest says {:?}, the OME-Zarr has {:?}",
+                            img.shape, ms.levels[0].shape
+                        ),
+                    );
+                }
+                if ms.dtype != img.dtype {
+                    self.error(
+                        "ome_zarr",
+                        format!("{p}.dtype"),
+                        format!(
+                            "the manifest says {:?}, the OME-Zarr has {:?}",
+                            img.dtype, ms.dtype
+                        ),
+                    );
+                }
+            }
         }
     }
 

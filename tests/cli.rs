@@ -518,8 +518,8 @@ fn info_counts_objects_coverage_and_annotators() {
         .arg(&pkg)
         .assert()
         .success()
-        .stdout(predicate::str::contains("images: 1 (512.0 KiB uncompressed)"))
-        .stdout(predicate::str::contains("nuclei               yx 512x512 uint16, pixel 0.65 micrometer x 0.65 micrometer"))
+        .stdout(predicate::str::contains("images: 1 (512 B uncompressed)"))
+        .stdout(predicate::str::contains("nuclei               yx 16x16 uint16, pixel 0.65 micrometer x 0.65 micrometer"))
         .stdout(predicate::str::contains("[geometrical_annotations] 2 objects, covers 1/1 images, 1 file(s)"))
         .stdout(predicate::str::contains("Josiah Carberry (ORCID 0000-0002-1825-0097): corresponding author, curator, annotator; annotated nuclei-outlines"));
     let out = mifa().arg("info").arg(&pkg).arg("--json").output().unwrap();
