@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo data: build a MIFA/REMBI dataset package from the DSB2018 sample
-# in examples/data/dsb2018, then validate and summarise it. Output: demo-out/dsb2018 (recreated).
+# in examples/data/dsb2018 (image as OME-Zarr, mask as an OME-Zarr label, metadata from a sheet),
+# validate and summarise it, and export it back to TIFF. Output: demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -8,11 +9,15 @@ mifa=target/release/mifa
 data=examples/data/dsb2018
 pkg=demo-out/dsb2018
 
-rm -rf "$pkg"
+rm -rf "$pkg" demo-out/tiff
 mkdir -p demo-out
 set -x
 "$mifa" init "$pkg" --title "Nuclei of cultured cells from the 2018 Data Science Bowl (demo)" --license BSD-3-Clause
 "$mifa" meta import "$pkg" "$data/metadata.tsv"
 "$mifa" author add "$pkg" --name "Josiah Carberry" --role annotator
+"$mifa" add "$pkg" "$data/img2d.tif" --id nuclei --pixel-size 0.65 --unit micrometer
+"$mifa" add "$pkg" --mask "$data/mask2d.tif" --image nuclei --name nuclei --kind instance
+"$mifa" meta import "$pkg" "$data/annotations.tsv"
 "$mifa" validate "$pkg"
 "$mifa" info "$pkg"
+"$mifa" export "$pkg" tiff demo-out/tiff

@@ -5,7 +5,8 @@
 //! memory whole; [`Limits`] caps what a single plane may allocate.
 
 pub mod ome_zarr;
-pub mod raster_image;
+pub mod png_jpeg;
+pub mod store;
 pub mod tiff;
 
 use crate::metadata::{Axis, AxisType, DataType};
@@ -231,7 +232,7 @@ pub fn open_source(path: &Path, limits: &Limits) -> Result<Box<dyn PlaneSource>,
     {
         Ok(Box::new(tiff::TiffSource::open(path, limits)?))
     } else if name.ends_with(".png") || name.ends_with(".jpg") || name.ends_with(".jpeg") {
-        Ok(Box::new(raster_image::RasterSource::open(path, limits)?))
+        Ok(Box::new(png_jpeg::RasterSource::open(path, limits)?))
     } else {
         Err(Error::Unsupported {
             path: path.to_path_buf(),

@@ -145,7 +145,7 @@ pub struct Added {
     pub levels: usize,
     /// Labels written with it: (name, number of objects).
     pub labels: Vec<(String, usize)>,
-    /// Bytes of uncompressed pixels read.
+    /// Bytes of uncompressed pixels read (image and masks given with it).
     pub bytes: u64,
 }
 
@@ -399,17 +399,31 @@ fn image_label(
     Value::Object(il)
 }
 
+/// A label image to write: its name, axes, per-value properties, and whether to flush it.
+#[derive(Clone, Copy)]
+struct LabelSpec<'a> {
+    name: &'a str,
+    axes: &'a [Axis],
+    properties: &'a BTreeMap<i128, Map<String, Value>>,
+    durable: bool,
+}
+
 /// Writes one label image into `labels_dir/<name>` (via a temporary name) and lists it in the
-/// labels group. Returns the number of objects (non-zero values).
+/// labels group. Returns the number of objects (non-zero values). `durable`: flush it to disk
+/// before it is renamed into place (not needed inside an image that is itself still temporary).
 fn write_label(
     image_dir: &Path,
-    name: &str,
-    axes: &[Axis],
+    label: &LabelSpec<'_>,
     src: &mut dyn PlaneSource,
     opts: &WriteOptions,
-    properties: &BTreeMap<i128, Map<String, Value>>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<usize, Error> {
+    let LabelSpec {
+        name,
+        axes,
+        properties,
+        durable,
+    } = *label;
     let labels_dir = image_dir.join("labels");
     let tmp = labels_dir.join(format!(".tmp-{name}-{}", std::process::id()));
     let fin = labels_dir.join(name);
@@ -441,6 +455,9 @@ fn write_label(
             image_label(opts.version, &values, properties),
         );
         ome_zarr::write_group(&tmp, opts.version, ome)?;
+        if durable {
+            crate::formats::store::make_durable(&tmp).map_err(io(&tmp))?;
+        }
         std::fs::rename(&tmp, &fin).map_err(io(&fin))?;
         Ok(values.iter().filter(|&&v| v != 0).count())
     })();
@@ -610,6 +627,12 @@ pub fn add_images(
         cleanup(&done, false);
         return Err(e);
     }
+    // Chunks were written without per-file flushes: flush them all once, before they become
+    // part of the package.
+    if let Err(e) = crate::formats::store::make_durable(&images_dir) {
+        cleanup(&done, false);
+        return Err(io(&images_dir)(e));
+    }
     for (i, (a, _, tmp)) in done.iter().enumerate() {
         let fin = images_dir.join(format!("{}.ome.zarr", a.id));
         if let Err(e) = std::fs::rename(tmp, &fin) {
@@ -716,15 +739,14 @@ fn write_one(
     let mut labels = Vec::new();
     if let Some(mask) = job.mask.as_mut() {
         let name = &opts.masks.as_ref().expect("mask implies a batch").name;
-        let n = write_label(
-            tmp,
+        let none = BTreeMap::new();
+        let spec = LabelSpec {
             name,
-            &laxes,
-            mask.as_mut(),
-            &write,
-            &BTreeMap::new(),
-            progress,
-        )?;
+            axes: &laxes,
+            properties: &none,
+            durable: false,
+        };
+        let n = write_label(tmp, &spec, mask.as_mut(), &write, progress)?;
         labels.push((name.clone(), n));
     }
     for (name, ms) in &job.zarr_labels {
@@ -754,7 +776,13 @@ fn write_one(
                 lshape
             )));
         }
-        let n = write_label(tmp, name, &laxes, &mut src, &write, &props, progress)?;
+        let spec = LabelSpec {
+            name,
+            axes: &laxes,
+            properties: &props,
+            durable: false,
+        };
+        let n = write_label(tmp, &spec, &mut src, &write, progress)?;
         labels.push((name.clone(), n));
     }
     let entry = ImageEntry {
@@ -774,7 +802,11 @@ fn write_one(
             .map(|n| n.to_string_lossy().into_owned()),
         extra: Default::default(),
     };
-    let bytes = meta.shape.iter().product::<u64>() * meta.dtype.size() as u64;
+    let mut bytes = meta.shape.iter().product::<u64>() * meta.dtype.size() as u64;
+    if let Some(mask) = &job.mask {
+        let m = mask.meta();
+        bytes += m.shape.iter().product::<u64>() * m.dtype.size() as u64;
+    }
     Ok((
         Added {
             id: job.id.clone(),
@@ -879,15 +911,13 @@ pub fn add_mask(
         version: ms.version,
         ..opts.write
     };
-    let n = write_label(
-        &image_dir,
+    let spec = LabelSpec {
         name,
-        &laxes,
-        src.as_mut(),
-        &write,
-        &opts.properties,
-        progress,
-    )?;
+        axes: &laxes,
+        properties: &opts.properties,
+        durable: true,
+    };
+    let n = write_label(&image_dir, &spec, src.as_mut(), &write, progress)?;
     let update = pkg.update_locked(&lock, |m| -> Result<(), Error> {
         record_label(m, image, name, Some(kind));
         Ok(())

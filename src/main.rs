@@ -10,6 +10,11 @@ use mifa::validate::{self, Report};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Imports allocate and free a plane-sized buffer per plane; mimalloc reuses them where glibc
+// maps and faults in fresh pages each time (measured: see benches/compare/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mifa",
@@ -173,6 +178,9 @@ struct AddArgs {
     /// Chunk edge in y and x.
     #[arg(long, default_value_t = 256)]
     chunk: u64,
+    /// zstd compression level (1 fastest … 19 smallest).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=19))]
+    zstd_level: i32,
     /// REMBI biosample id for the images.
     #[arg(long)]
     biosample: Option<String>,
@@ -434,6 +442,7 @@ fn add(a: AddArgs) -> Result<()> {
     let write = mifa::formats::ome_zarr::WriteOptions {
         version,
         chunk: a.chunk,
+        zstd_level: a.zstd_level,
         ..Default::default()
     };
     if a.chunk == 0 {
@@ -530,7 +539,7 @@ fn add(a: AddArgs) -> Result<()> {
         );
     }
     println!(
-        "{} image(s), {:.1} MB of pixels in {:.2} s ({:.1} MB/s)",
+        "{} image(s), {:.1} MB of pixels (images and masks) in {:.2} s ({:.1} MB/s)",
         added.len(),
         bytes as f64 / 1e6,
         secs,

@@ -207,7 +207,8 @@ macro_rules! reduce_int {
         }
     )*};
 }
-reduce_int!(u8 => i128, u16 => i128, u32 => i128, u64 => i128, i8 => i128, i16 => i128, i32 => i128, i64 => i128);
+// The narrowest accumulator that holds a sum of four values: 128-bit division is slow.
+reduce_int!(u8 => i32, u16 => i32, u32 => i64, u64 => i128, i8 => i32, i16 => i32, i32 => i64, i64 => i128);
 
 impl Reduce for f32 {
     fn mean(vals: &[Self]) -> Self {

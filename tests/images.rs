@@ -465,7 +465,7 @@ fn ome_zarr_from_ome_zarr_py_keeps_pixels_and_labels() {
     let mut pkg = new_package(tmp.path());
     for v in ["tiny_v04", "tiny_v05"] {
         let src = repo(&format!("tests/fixtures/reference_libs/{v}.ome.zarr"));
-        let added = add(&mut pkg, &[src.clone()], &AddOptions::default()).unwrap();
+        let added = add(&mut pkg, std::slice::from_ref(&src), &AddOptions::default()).unwrap();
         assert_eq!(added[0].labels, vec![("cells".to_string(), 9)], "{v}");
         let theirs = Multiscale::open(&src).unwrap();
         let ours = pkg.open_image(v).unwrap();
@@ -515,7 +515,7 @@ fn large_planes_are_sharded_and_read_back_identically() {
     let mut pkg = new_package(tmp.path());
     let opts = AddOptions {
         write: WriteOptions {
-            shard_above: 64 * 64,
+            shard_above_chunks: 1,
             shard_chunks: 2,
             chunk: 64,
             ..Default::default()

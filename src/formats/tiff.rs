@@ -269,14 +269,16 @@ impl PlaneSource for TiffSource {
             }
             self.cached = Some((page, data));
         }
-        let data = &self.cached.as_ref().expect("just filled").1;
-        let plane = if self.samples == 1 {
-            if data.len() == h * w {
-                data.clone()
-            } else {
-                crate::map_pixels!(data, v => v[..h * w].to_vec())
+        if self.samples == 1 {
+            // One plane per page: hand the decoded buffer over instead of copying it.
+            let (_, mut data) = self.cached.take().expect("just filled");
+            if data.len() != h * w {
+                data = crate::map_pixels!(&data, v => v[..h * w].to_vec());
             }
-        } else if self.planar_separate {
+            return Ok(Plane::new(h, w, data));
+        }
+        let data = &self.cached.as_ref().expect("just filled").1;
+        let plane = if self.planar_separate {
             crate::map_pixels!(data, v => v[sample * h * w..(sample + 1) * h * w].to_vec())
         } else {
             data.strided(sample, self.samples)

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Interop stage: independent implementations read what mifa writes, and mifa reads what they write.
+# Usage: bash tests/interop/run.sh   (creates .venv-interop with tests/interop/requirements.txt)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+venv=${INTEROP_VENV:-.venv-interop}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+fi
+"$venv/bin/pip" install -q -r tests/interop/requirements.txt
+py="$venv/bin/python"
+cargo build --release --quiet
+mifa=target/release/mifa
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dsb=examples/data/dsb2018
+sd=tests/fixtures/stardist
+ref=tests/fixtures/reference_libs
+
+for ngff in 0.5 0.4; do
+  pkg="$work/pkg-$ngff"
+  "$mifa" init "$pkg" --title "Interop check package, OME-Zarr $ngff" --license CC0-1.0 >/dev/null
+  mkdir -p "$work/masks-$ngff"
+  cp "$dsb/mask2d.tif" "$work/masks-$ngff/img2d.tif"
+  "$mifa" add "$pkg" "$dsb/img2d.tif" --masks "$work/masks-$ngff" --mask-name nuclei --ngff "$ngff" --pixel-size 0.65 >/dev/null
+  "$mifa" add "$pkg" "$sd/img3d.tif" "$sd/histo.jpg" "$ref/labels_ome.ome.tif" --ngff "$ngff" >/dev/null
+  "$mifa" add "$pkg" --mask "$sd/mask3d.tif" --image img3d --name nuclei >/dev/null
+  # Large enough to be sharded (0.5) and to have three levels.
+  "$py" -c "import numpy as np, tifffile; rng=np.random.default_rng(1); tifffile.imwrite('$work/big.tif', (rng.normal(1000,50,(1100,1300))).astype('float32'))"
+  "$mifa" add "$pkg" "$work/big.tif" --ngff "$ngff" --chunk 256 >/dev/null
+  "$mifa" validate "$pkg" >/dev/null
+  "$mifa" export "$pkg" tiff "$work/export-$ngff" >/dev/null
+  cat > "$work/sources.json" <<JSON
+{"img2d": {"image": "$dsb/img2d.tif", "labels": {"nuclei": "$dsb/mask2d.tif"}},
+ "img3d": {"image": "$sd/img3d.tif", "labels": {"nuclei": "$sd/mask3d.tif"}},
+ "histo": {"image": "$sd/histo.jpg"},
+ "labels_ome": {"image": "$ref/labels_ome.ome.tif"},
+ "big": {"image": "$work/big.tif"}}
+JSON
+  echo "== OME-Zarr $ngff written by mifa, read by zarr-python, ome-zarr-py, ome-zarr-models, tifffile"
+  "$py" tests/interop/ome_zarr_interop.py "$pkg" "$work/sources.json" "$work/export-$ngff"
+done
+
+echo "== OME-Zarr 0.4 and 0.5 written by ome-zarr-py, read by mifa"
+"$py" tests/interop/theirs_to_mifa.py "$dsb/img2d.tif" "$dsb/mask2d.tif" "$work"
+"$mifa" init "$work/theirs" --title "Interop check package, their OME-Zarr" --license CC0-1.0 >/dev/null
+"$mifa" add "$work/theirs" "$work/theirs_v04.ome.zarr" "$work/theirs_v05.ome.zarr" | tail -3
+cat > "$work/theirs.json" <<JSON
+{"theirs_v04": {"image": "$dsb/img2d.tif", "labels": {"nuclei": "$dsb/mask2d.tif"}},
+ "theirs_v05": {"image": "$dsb/img2d.tif", "labels": {"nuclei": "$dsb/mask2d.tif"}}}
+JSON
+"$py" tests/interop/ome_zarr_interop.py "$work/theirs" "$work/theirs.json"
+echo "interop: 3 passed, 0 failed"
