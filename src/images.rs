@@ -57,6 +57,25 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
+/// Receives the progress of an import, in bytes of pixels. Any `Fn(u64) + Sync` closure is one
+/// (it sees the advances only).
+pub trait Progress: Sync {
+    /// The bytes the operation will process, once the inputs are opened.
+    fn total(&self, _bytes: u64) {}
+    /// `bytes` more were processed.
+    fn advance(&self, bytes: u64);
+}
+
+impl<F: Fn(u64) + Sync> Progress for F {
+    fn advance(&self, bytes: u64) {
+        self(bytes)
+    }
+}
+
+fn pixel_bytes(meta: &SourceMeta) -> u64 {
+    meta.shape.iter().product::<u64>() * meta.dtype.size() as u64
+}
+
 /// Physical sizes and names given on the command line; they override file metadata.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
@@ -521,7 +540,7 @@ pub fn add_images(
     pkg: &mut Package,
     inputs: &[PathBuf],
     opts: &AddOptions,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Progress,
 ) -> Result<Vec<Added>, Error> {
     if inputs.is_empty() {
         return Err(Error::Invalid("no images given".into()));
@@ -589,6 +608,22 @@ pub fn add_images(
         });
     }
 
+    progress.total(
+        jobs.iter()
+            .map(|j| {
+                pixel_bytes(j.source.meta())
+                    + j.mask.as_ref().map_or(0, |m| pixel_bytes(m.meta()))
+                    + j.zarr_labels
+                        .iter()
+                        .map(|(_, ms)| {
+                            ms.levels[0].shape.iter().product::<u64>() * ms.dtype.size() as u64
+                        })
+                        .sum::<u64>()
+            })
+            .sum(),
+    );
+    let advance = |b: u64| progress.advance(b);
+    let progress = &advance;
     let images_dir = pkg.root().join(IMAGES_DIR);
     std::fs::create_dir_all(&images_dir).map_err(io(&images_dir))?;
     let pid = std::process::id();
@@ -880,7 +915,7 @@ pub fn add_mask(
     name: &str,
     kind: MaskKind,
     opts: &MaskOptions,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Progress,
 ) -> Result<usize, Error> {
     if !crate::validate::valid_id(name) {
         return Err(Error::Invalid(format!(
@@ -907,6 +942,9 @@ pub fn add_mask(
     let mut src = open_input(mask, &opts.limits, None)
         .or_else(|e| open_input(mask, &opts.limits, Some(&axes)).map_err(|_| e))?;
     check_mask(src.meta(), &laxes, &lshape, image)?;
+    progress.total(pixel_bytes(src.meta()));
+    let advance = |b: u64| progress.advance(b);
+    let progress = &advance;
     let write = WriteOptions {
         version: ms.version,
         ..opts.write

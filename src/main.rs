@@ -418,12 +418,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
+fn progress_bar() -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let pb = indicatif::ProgressBar::new(total);
+    let pb = indicatif::ProgressBar::new(0);
     pb.set_style(
         indicatif::ProgressStyle::with_template(
             "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
@@ -431,6 +431,18 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
         .expect("valid template"),
     );
     pb
+}
+
+/// A terminal progress bar (hidden when stderr is not a terminal) fed by the library.
+struct Bar(indicatif::ProgressBar);
+
+impl mifa::images::Progress for Bar {
+    fn total(&self, bytes: u64) {
+        self.0.set_length(bytes);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
 }
 
 fn add(a: AddArgs) -> Result<()> {
@@ -468,9 +480,9 @@ fn add(a: AddArgs) -> Result<()> {
             properties,
             ..Default::default()
         };
-        let pb = progress_bar(0);
-        let n = images::add_mask(&mut pkg, &image, &mask, &name, kind, &opts, &|b| pb.inc(b))?;
-        pb.finish_and_clear();
+        let bar = Bar(progress_bar());
+        let n = images::add_mask(&mut pkg, &image, &mask, &name, kind, &opts, &bar)?;
+        bar.0.finish_and_clear();
         println!(
             "added label {name} to {image}: {n} object(s), from {}",
             mask.display()
@@ -505,15 +517,10 @@ fn add(a: AddArgs) -> Result<()> {
         }),
         ..Default::default()
     };
-    let total: u64 = inputs
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    let pb = progress_bar(total);
+    let bar = Bar(progress_bar());
     let start = std::time::Instant::now();
-    let added = images::add_images(&mut pkg, &inputs, &opts, &|b| pb.inc(b))?;
-    pb.finish_and_clear();
+    let added = images::add_images(&mut pkg, &inputs, &opts, &bar)?;
+    bar.0.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     let bytes: u64 = added.iter().map(|x| x.bytes).sum();
     for x in &added {
