@@ -351,17 +351,7 @@ fn label_frame(image_axes: &[Axis], image_shape: &[u64]) -> (Vec<Axis>, Vec<u64>
 }
 
 fn check_mask(meta: &SourceMeta, axes: &[Axis], shape: &[u64], image: &str) -> Result<(), Error> {
-    let dtype_ok = matches!(
-        meta.dtype,
-        DataType::Uint8
-            | DataType::Uint16
-            | DataType::Uint32
-            | DataType::Uint64
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-    );
+    let dtype_ok = meta.dtype.is_integer();
     if !dtype_ok {
         return Err(Error::Invalid(format!(
             "{}: a {:?} mask; masks must hold integer label values (8-64-bit integers)",

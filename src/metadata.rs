@@ -482,6 +482,11 @@ pub enum DataType {
 }
 
 impl DataType {
+    /// True for the integer types (the types a label image may have).
+    pub fn is_integer(self) -> bool {
+        !matches!(self, DataType::Bool | DataType::Float32 | DataType::Float64)
+    }
+
     /// Bytes per sample.
     pub fn size(self) -> usize {
         match self {

@@ -486,17 +486,7 @@ impl Multiscale {
                 "missing: a label image needs image-label metadata",
             ));
         }
-        if !matches!(
-            m.dtype,
-            DataType::Uint8
-                | DataType::Uint16
-                | DataType::Uint32
-                | DataType::Uint64
-                | DataType::Int8
-                | DataType::Int16
-                | DataType::Int32
-                | DataType::Int64
-        ) {
+        if !m.dtype.is_integer() {
             return Err(meta_err(
                 &m.root,
                 "data_type",
