@@ -18,6 +18,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod annotations;
 pub mod edit;
 pub mod formats;
 pub mod images;

@@ -51,4 +51,7 @@ cat > "$work/theirs.json" <<JSON
  "theirs_v05": {"image": "$dsb/img2d.tif", "labels": {"nuclei": "$dsb/mask2d.tif"}}}
 JSON
 "$py" tests/interop/ome_zarr_interop.py "$work/theirs" "$work/theirs.json"
-echo "interop: 3 passed, 0 failed"
+echo "== COCO RLE: mifa against pycocotools (strings, areas, boxes, polygon rasterisation)"
+cargo build --release --quiet --example coco_rle
+"$py" tests/interop/coco_rle_interop.py target/release/examples/coco_rle 2000
+echo "interop: 4 passed, 0 failed"

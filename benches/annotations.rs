@@ -1,0 +1,77 @@
+//! COCO RLE hot paths on LIVECell-sized data (704×520 images, cell outlines of ~30 vertices):
+//! polygon → RLE as pycocotools' `frPyObjects`, RLE → mask, mask → RLE, RLE ↔ string.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mifa::annotations::Rle;
+use std::hint::black_box;
+
+const H: u32 = 520;
+const W: u32 = 704;
+
+/// A wobbly cell outline of `k` vertices around (cx, cy).
+fn cell(cx: f64, cy: f64, r: f64, k: usize) -> Vec<f64> {
+    (0..k)
+        .flat_map(|i| {
+            let a = i as f64 / k as f64 * std::f64::consts::TAU;
+            let rr = r * (1.0 + 0.2 * (3.0 * a).sin());
+            [cx + rr * a.cos(), cy + rr * a.sin()]
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let polys: Vec<Vec<f64>> = (0..100)
+        .map(|i| {
+            cell(
+                40.0 + (i % 10) as f64 * 62.0,
+                40.0 + (i / 10) as f64 * 48.0,
+                15.0,
+                30,
+            )
+        })
+        .collect();
+    let rles: Vec<Rle> = polys.iter().map(|p| Rle::from_polygon(p, H, W)).collect();
+    let masks: Vec<Vec<u8>> = rles.iter().map(Rle::to_mask).collect();
+    let strings: Vec<String> = rles.iter().map(Rle::to_compressed).collect();
+    let mut g = c.benchmark_group("coco_rle_704x520");
+    g.throughput(Throughput::Elements(polys.len() as u64));
+    g.bench_function("polygon_to_rle", |b| {
+        b.iter(|| {
+            for p in &polys {
+                black_box(Rle::from_polygon(black_box(p), H, W));
+            }
+        })
+    });
+    g.bench_function("rle_to_mask", |b| {
+        b.iter(|| {
+            for r in &rles {
+                black_box(black_box(r).to_mask());
+            }
+        })
+    });
+    g.bench_function("mask_to_rle", |b| {
+        b.iter(|| {
+            for m in &masks {
+                black_box(Rle::from_mask(black_box(m), H, W));
+            }
+        })
+    });
+    g.bench_function("rle_to_string", |b| {
+        b.iter(|| {
+            for r in &rles {
+                black_box(black_box(r).to_compressed());
+            }
+        })
+    });
+    g.bench_function("string_to_rle", |b| {
+        b.iter(|| {
+            for s in &strings {
+                black_box(Rle::from_compressed(black_box(s), H, W).unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
