@@ -36,8 +36,10 @@ def main():
         opts = {"chunks": (256, 256)}
         write_image(img, group, scale_factors=factors, method=Methods.LOCAL_MEAN, fmt=FormatV05(),
                     axes="yx", storage_options=opts, name=name[:-4])
-        write_labels(mask, group, name="cells", scale_factors=factors, fmt=FormatV05(), axes="yx",
-                     storage_options=opts)
+        # scaler=None: ome-zarr-py 0.18's default (deprecated) Scaler ignores scale_factors and
+        # would write one more label level than the image has.
+        write_labels(mask, group, name="cells", scaler=None, scale_factors=factors, method=Methods.NEAREST,
+                     fmt=FormatV05(), axes="yx", storage_options=opts)
     secs = time.perf_counter() - t0
     print(f"ome-zarr-py: {len(images)} images, {total / 1e6:.1f} MB in {secs:.2f} s = {total / 1e6 / secs:.1f} MB/s")
 
