@@ -30,7 +30,10 @@ fn bench(c: &mut Criterion) {
             )
         })
         .collect();
-    let rles: Vec<Rle> = polys.iter().map(|p| Rle::from_polygon(p, H, W)).collect();
+    let rles: Vec<Rle> = polys
+        .iter()
+        .map(|p| Rle::from_polygon(p, H, W).unwrap())
+        .collect();
     let masks: Vec<Vec<u8>> = rles.iter().map(Rle::to_mask).collect();
     let strings: Vec<String> = rles.iter().map(Rle::to_compressed).collect();
     let mut g = c.benchmark_group("coco_rle_704x520");
@@ -38,7 +41,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("polygon_to_rle", |b| {
         b.iter(|| {
             for p in &polys {
-                black_box(Rle::from_polygon(black_box(p), H, W));
+                black_box(Rle::from_polygon(black_box(p), H, W).unwrap());
             }
         })
     });

@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .flatten()
                         .filter_map(Value::as_f64)
                         .collect();
-                    Rle::from_polygon(&xy, h, w)
+                    Rle::from_polygon(&xy, h, w).expect("finite coordinates")
                 })
                 .collect();
             describe(&Rle::union(&rings).expect("at least one ring"))

@@ -44,7 +44,14 @@ pub enum RleError {
     /// The string ends inside a count.
     #[error("compressed RLE ends in the middle of a count")]
     Truncated,
+    /// A polygon coordinate list that cannot be rasterised.
+    #[error("polygon {0}")]
+    Polygon(String),
 }
+
+/// Coordinates beyond this (in pixels) are refused: rasterising them would walk a boundary of
+/// billions of points.
+pub const MAX_COORDINATE: f64 = 1.0e7;
 
 /// A binary mask as COCO run lengths.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -232,7 +239,28 @@ impl Rle {
     /// Rasterises one polygon ring `[x1, y1, x2, y2, …]` (pixel coordinates, COCO convention)
     /// exactly as pycocotools `frPyObjects` does: the boundary is walked at 5× resolution and
     /// a pixel is inside when its centre is.
-    pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Rle {
+    /// Refuses an odd number of values and non-finite or absurd (beyond ±[`MAX_COORDINATE`])
+    /// coordinates.
+    pub fn from_polygon(xy: &[f64], height: u32, width: u32) -> Result<Rle, RleError> {
+        if xy.len() % 2 != 0 {
+            return Err(RleError::Polygon(format!(
+                "has an odd number of values ({}); expected x, y pairs",
+                xy.len()
+            )));
+        }
+        if let Some((i, v)) = xy
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite() || v.abs() > MAX_COORDINATE)
+        {
+            return Err(RleError::Polygon(format!(
+                "value {i} is {v}; coordinates must be finite and within ±{MAX_COORDINATE}"
+            )));
+        }
+        Ok(Self::rasterise(xy, height, width))
+    }
+
+    fn rasterise(xy: &[f64], height: u32, width: u32) -> Rle {
         let (h, w) = (i64::from(height), i64::from(width));
         let k = xy.len() / 2;
         const SCALE: f64 = 5.0;
@@ -376,7 +404,7 @@ mod tests {
         assert_eq!(r.bbox(), [1.0, 1.0, 2.0, 2.0]);
         // frPyObjects([[1,1,3,1,3,3,1,3]], 5, 4) gives the same mask.
         assert_eq!(
-            Rle::from_polygon(&[1.0, 1.0, 3.0, 1.0, 3.0, 3.0, 1.0, 3.0], 5, 4),
+            Rle::from_polygon(&[1.0, 1.0, 3.0, 1.0, 3.0, 3.0, 1.0, 3.0], 5, 4).unwrap(),
             r
         );
     }
@@ -425,7 +453,7 @@ mod tests {
         #[test]
         fn polygon_masks_stay_in_the_image(h in 1u32..40, w in 1u32..40, pts in proptest::collection::vec(-5.0f64..45.0, 6..16)) {
             let xy = &pts[..pts.len() / 2 * 2];
-            let r = Rle::from_polygon(xy, h, w);
+            let r = Rle::from_polygon(xy, h, w).unwrap();
             prop_assert_eq!(r.counts.iter().map(|&c| u64::from(c)).sum::<u64>(), u64::from(h * w));
         }
     }

@@ -281,7 +281,8 @@ impl PlaneSource for TiffSource {
         let plane = if self.planar_separate {
             crate::map_pixels!(data, v => v[sample * h * w..(sample + 1) * h * w].to_vec())
         } else {
-            data.strided(sample, self.samples)
+            // Pages may carry padding past the last pixel: keep exactly one plane.
+            crate::map_pixels!(data.strided(sample, self.samples), v => v.into_iter().take(h * w).collect())
         };
         Ok(Plane::new(h, w, plane))
     }
