@@ -526,41 +526,19 @@ impl Multiscale {
         let subset = ArraySubset::new_with_ranges(region);
         let path = self.root.join(&l.path);
         let ze = zarr_err(&path);
-        Ok(match self.dtype {
-            DataType::Bool => {
-                PixelData::Bool(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Uint8 => {
-                PixelData::U8(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Uint16 => {
-                PixelData::U16(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Uint32 => {
-                PixelData::U32(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Uint64 => {
-                PixelData::U64(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Int8 => {
-                PixelData::I8(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Int16 => {
-                PixelData::I16(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Int32 => {
-                PixelData::I32(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Int64 => {
-                PixelData::I64(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Float32 => {
-                PixelData::F32(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-            DataType::Float64 => {
-                PixelData::F64(array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?)
-            }
-        })
+        macro_rules! read_as {
+            ($($dtype:ident => $variant:ident),*) => {
+                match self.dtype {
+                    $(DataType::$dtype => PixelData::$variant(
+                        array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?,
+                    ),)*
+                }
+            };
+        }
+        Ok(read_as!(
+            Bool => Bool, Uint8 => U8, Uint16 => U16, Uint32 => U32, Uint64 => U64, Int8 => I8,
+            Int16 => I16, Int32 => I32, Int64 => I64, Float32 => F32, Float64 => F64
+        ))
     }
 
     /// Reads a region into an `ndarray` of the caller's element type (which must match the
