@@ -74,6 +74,34 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Lossless mask <-> polygons on the DSB2018 instance mask (512x512, 125 nuclei).
+    use mifa::annotations::contour::{rasterise, trace};
+    use mifa::formats::{tiff::TiffSource, Limits, PlaneSource};
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/dsb2018/mask2d.tif");
+    let mut src = TiffSource::open(&path, &Limits::default()).unwrap();
+    let mifa::raster::PixelData::U16(mask) = src.read_plane(0).unwrap().data else {
+        panic!("uint16 mask")
+    };
+    let traced = trace(&mask, 512, 512);
+    let mut g = c.benchmark_group("contour_dsb_512x512_125_objects");
+    g.throughput(Throughput::Elements(125));
+    g.bench_function("trace", |b| {
+        b.iter(|| black_box(trace(black_box(&mask), 512, 512)))
+    });
+    g.bench_function("rasterise", |b| {
+        b.iter(|| {
+            let mut out = vec![0u16; 512 * 512];
+            for (v, polys) in &traced {
+                for p in polys {
+                    rasterise(p, *v, &mut out, 512, 512);
+                }
+            }
+            black_box(out)
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
