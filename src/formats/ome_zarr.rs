@@ -501,8 +501,9 @@ impl Multiscale {
         self.axes.iter().map(|a| a.name.as_str()).collect()
     }
 
-    /// Reads a region of a level; `region` has one range per axis. Returns the data in C order.
-    pub fn read_region(&self, level: usize, region: &[Range<u64>]) -> Result<PixelData, Error> {
+    /// The level, checked to exist; with a non-empty `region`, also checked to hold one range
+    /// per axis inside the level's shape.
+    fn checked_level(&self, level: usize, region: &[Range<u64>]) -> Result<&Level, Error> {
         let l = self.levels.get(level).ok_or_else(|| {
             meta_err(
                 &self.root,
@@ -510,18 +511,24 @@ impl Multiscale {
                 format!("{level} out of range ({} levels)", self.levels.len()),
             )
         })?;
-        if region.len() != l.shape.len()
+        let outside = region.len() != l.shape.len()
             || region
                 .iter()
                 .zip(&l.shape)
-                .any(|(r, &n)| r.start > r.end || r.end > n)
-        {
+                .any(|(r, &n)| r.start > r.end || r.end > n);
+        if !region.is_empty() && outside {
             return Err(meta_err(
                 &self.root.join(&l.path),
                 "region",
                 format!("{region:?} is outside the level's shape {:?}", l.shape),
             ));
         }
+        Ok(l)
+    }
+
+    /// Reads a region of a level; `region` has one range per axis. Returns the data in C order.
+    pub fn read_region(&self, level: usize, region: &[Range<u64>]) -> Result<PixelData, Error> {
+        let l = self.checked_level(level, region)?;
         let array = open_array(&self.root, &l.path)?;
         let subset = ArraySubset::new_with_ranges(region);
         let path = self.root.join(&l.path);
@@ -548,13 +555,7 @@ impl Multiscale {
         level: usize,
         region: &[Range<u64>],
     ) -> Result<ndarray::ArrayD<T>, Error> {
-        let l = self.levels.get(level).ok_or_else(|| {
-            meta_err(
-                &self.root,
-                "level",
-                format!("{level} out of range ({} levels)", self.levels.len()),
-            )
-        })?;
+        let l = self.checked_level(level, region)?;
         let array = open_array(&self.root, &l.path)?;
         array
             .retrieve_array_subset(&ArraySubset::new_with_ranges(region))
@@ -563,11 +564,7 @@ impl Multiscale {
 
     /// Reads plane `index` (C order over the non-yx axes) of a level.
     pub fn read_plane(&self, level: usize, index: usize) -> Result<Plane, Error> {
-        let shape = &self
-            .levels
-            .get(level)
-            .ok_or_else(|| meta_err(&self.root, "level", format!("{level} out of range")))?
-            .shape;
+        let shape = &self.checked_level(level, &[])?.shape;
         let n = shape.len();
         let mut region: Vec<Range<u64>> = Vec::with_capacity(n);
         let mut rest = index as u64;
