@@ -4,8 +4,12 @@
 //! Image inputs are read plane by plane through [`PlaneSource`], so a stack is never held in
 //! memory whole; [`Limits`] caps what a single plane may allocate.
 
+pub mod coco;
+pub mod geojson;
+pub(crate) mod json_stream;
 pub mod ome_zarr;
 pub mod png_jpeg;
+pub mod points;
 pub mod store;
 pub mod tiff;
 

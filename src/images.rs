@@ -891,6 +891,7 @@ fn record_label(
             }),
             created: file.created.clone(),
             files: vec![file],
+            imported_from: Vec::new(),
             extra: Default::default(),
         }),
     }

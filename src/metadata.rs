@@ -36,6 +36,10 @@ pub struct Manifest {
     /// Images of the package, one OME-Zarr each under `images/`.
     #[serde(default)]
     pub images: Vec<ImageEntry>,
+    /// The package's class vocabulary, shared by every annotation set: COCO categories,
+    /// GeoJSON `classification` names and semantic mask values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<Class>,
     /// Annotation sets, one folder each under `annotations/`.
     #[serde(default)]
     pub annotation_sets: Vec<AnnotationSet>,
@@ -66,6 +70,7 @@ impl Manifest {
             },
             rembi: Rembi::default(),
             images: Vec::new(),
+            classes: Vec::new(),
             annotation_sets: Vec::new(),
             extra: Extra::new(),
         }
@@ -131,6 +136,105 @@ pub struct Term {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Za-z][A-Za-z0-9_.-]*:\S+$"))]
     pub curie: Option<String>,
+    /// Keys this version does not model, kept verbatim.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub extra: Extra,
+}
+
+/// One class of the package's vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Class {
+    /// Number, unique in the package: the COCO category id and the value of the class in
+    /// semantic masks (0 is background).
+    #[schemars(range(min = 1))]
+    pub id: u32,
+    /// Name, unique in the package, as annotation files spell it.
+    pub name: String,
+    /// Display colour `[r, g, b]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<[u8; 3]>,
+    /// Ontology term for the class (e.g. `GO:0005634` for a nucleus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<Term>,
+    /// Parent class name (COCO `supercategory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supercategory: Option<String>,
+    /// What the class covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Keys this version does not model, kept verbatim.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub extra: Extra,
+}
+
+impl Manifest {
+    /// The class named `name`.
+    pub fn class(&self, name: &str) -> Option<&Class> {
+        self.classes.iter().find(|c| c.name == name)
+    }
+
+    /// The class named `name`, added (with the next free id and a palette colour) if missing.
+    pub fn class_or_insert(&mut self, name: &str, color: Option<[u8; 3]>) -> &Class {
+        if let Some(i) = self.classes.iter().position(|c| c.name == name) {
+            if self.classes[i].color.is_none() {
+                self.classes[i].color = color;
+            }
+            return &self.classes[i];
+        }
+        let id = self.classes.iter().map(|c| c.id).max().unwrap_or(0) + 1;
+        self.classes.push(Class {
+            id,
+            name: name.to_string(),
+            color: color.or_else(|| Some(palette(id))),
+            term: None,
+            supercategory: None,
+            description: None,
+            extra: Extra::new(),
+        });
+        self.classes.last().expect("just pushed")
+    }
+}
+
+/// A distinct colour per class number (a golden-angle hue walk, bright and saturated).
+pub fn palette(id: u32) -> [u8; 3] {
+    let h = (f64::from(id) * 137.507_764) % 360.0;
+    let (s, v) = (0.75, 0.95);
+    let c = v * s;
+    let x = c * (1.0 - ((h / 60.0) % 2.0 - 1.0).abs());
+    let (r, g, b) = match (h / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = v - c;
+    let u = |f: f64| ((f + m) * 255.0).round() as u8;
+    [u(r), u(g), u(b)]
+}
+
+/// Where an annotation set's content came from: one entry per import.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportRecord {
+    /// Format read: `coco`, `geojson`, `points-csv`.
+    pub format: String,
+    /// File name as given (without folders).
+    pub file: String,
+    /// When it was imported (RFC 3339).
+    pub imported: String,
+    /// COCO `info`, kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<serde_json::Value>,
+    /// COCO `licenses`, kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<serde_json::Value>,
+    /// COCO image ids of the package images (`{"img1": 42}`), so that exports and results
+    /// files keep them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub image_ids: std::collections::BTreeMap<String, i64>,
     /// Keys this version does not model, kept verbatim.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -699,6 +803,9 @@ pub struct AnnotationSet {
     /// Annotation files with their source images.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<AnnotationFile>,
+    /// Files imported into the set, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imported_from: Vec<ImportRecord>,
     /// Keys this version does not model, kept verbatim.
     #[serde(flatten)]
     #[schemars(skip)]

@@ -114,15 +114,22 @@ impl Rle {
     pub fn to_mask(&self) -> Vec<u8> {
         let (h, w) = (self.height as usize, self.width as usize);
         let mut out = vec![0u8; h * w];
-        let mut i = 0usize; // column-major position
-        for (k, &c) in self.counts.iter().enumerate() {
-            if k % 2 == 1 {
-                for p in i..(i + c as usize).min(h * w) {
-                    let (x, y) = (p / h, p % h);
-                    out[y * w + x] = 1;
+        if h == 0 {
+            return out;
+        }
+        for (s, e) in self.intervals() {
+            let (s, e) = (s as usize, (e as usize).min(h * w));
+            // Walk the run column by column: no division per pixel.
+            let (mut x, mut y, mut left) = (s / h, s % h, e.saturating_sub(s));
+            while left > 0 {
+                let n = left.min(h - y);
+                for row in y..y + n {
+                    out[row * w + x] = 1;
                 }
+                left -= n;
+                x += 1;
+                y = 0;
             }
-            i += c as usize;
         }
         out
     }
@@ -261,93 +268,33 @@ impl Rle {
     }
 
     fn rasterise(xy: &[f64], height: u32, width: u32) -> Rle {
-        let (h, w) = (i64::from(height), i64::from(width));
-        let k = xy.len() / 2;
-        const SCALE: f64 = 5.0;
-        // Vertices at 5x, rounded half up as C's (int)(v + .5) does (truncation toward zero).
-        let mut x: Vec<i64> = (0..k).map(|j| (SCALE * xy[2 * j] + 0.5) as i64).collect();
-        let mut y: Vec<i64> = (0..k)
-            .map(|j| (SCALE * xy[2 * j + 1] + 0.5) as i64)
-            .collect();
-        if k == 0 {
-            return Rle {
-                height,
-                width,
-                counts: vec![(h * w) as u32],
-            };
-        }
-        x.push(x[0]);
-        y.push(y[0]);
-        // Dense boundary points.
-        let (mut u, mut v) = (Vec::new(), Vec::new());
-        for j in 0..k {
-            let (mut xs, mut xe, mut ys, mut ye) = (x[j], x[j + 1], y[j], y[j + 1]);
-            let dx = (xe - xs).abs();
-            let dy = (ys - ye).abs();
-            let flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
-            if flip {
-                std::mem::swap(&mut xs, &mut xe);
-                std::mem::swap(&mut ys, &mut ye);
-            }
-            if dx >= dy {
-                let s = if dx == 0 {
-                    0.0
-                } else {
-                    (ye - ys) as f64 / dx as f64
-                };
-                for d in 0..=dx {
-                    let t = if flip { dx - d } else { d };
-                    u.push(t + xs);
-                    v.push((ys as f64 + s * t as f64 + 0.5) as i64);
-                }
-            } else {
-                let s = (xe - xs) as f64 / dy as f64;
-                for d in 0..=dy {
-                    let t = if flip { dy - d } else { d };
-                    v.push(t + ys);
-                    u.push((xs as f64 + s * t as f64 + 0.5) as i64);
-                }
-            }
-        }
-        // Points where the boundary crosses a pixel column, back at 1x.
-        let mut a: Vec<u64> = Vec::new();
-        for j in 1..u.len() {
-            if u[j] == u[j - 1] {
-                continue;
-            }
-            let xd = (if u[j] < u[j - 1] { u[j] } else { u[j] - 1 }) as f64;
-            let xd = (xd + 0.5) / SCALE - 0.5;
-            if xd.floor() != xd || xd < 0.0 || xd > (w - 1) as f64 {
-                continue;
-            }
-            let yd = (if v[j] < v[j - 1] { v[j] } else { v[j - 1] }) as f64;
-            let yd = ((yd + 0.5) / SCALE - 0.5).clamp(0.0, h as f64).ceil();
-            a.push((xd as i64 * h + yd as i64) as u64);
-        }
-        a.push((h * w) as u64);
+        let mut a = Vec::new();
+        polygon_toggles(xy, height, width, &mut a);
         a.sort_unstable();
-        // Successive differences are the runs; zero-length runs merge their neighbours.
+        Self::from_toggles(&a, height, width)
+    }
+
+    /// Builds the mask whose pixels flip at the sorted column-major positions `toggles`
+    /// (a position listed twice flips twice, i.e. not at all).
+    pub(crate) fn from_toggles(toggles: &[u64], height: u32, width: u32) -> Rle {
+        let total = u64::from(height) * u64::from(width);
+        let mut counts: Vec<u32> = Vec::with_capacity(toggles.len() + 1);
         let mut prev = 0u64;
-        for t in a.iter_mut() {
-            let cur = *t;
-            *t -= prev;
-            prev = cur;
-        }
-        let mut counts: Vec<u32> = Vec::with_capacity(a.len());
-        let mut j = 0;
-        counts.push(a[j] as u32);
-        j += 1;
-        while j < a.len() {
-            if a[j] > 0 {
-                counts.push(a[j] as u32);
-                j += 1;
-            } else {
-                j += 1;
-                if j < a.len() {
-                    *counts.last_mut().expect("non-empty") += a[j] as u32;
-                    j += 1;
+        // Runs alternate 0, 1, 0, …; an empty run merges its neighbours.
+        for &t in toggles.iter().chain(std::iter::once(&total)) {
+            let t = t.min(total);
+            let run = t - prev;
+            prev = t;
+            if run == 0 && !counts.is_empty() {
+                if t == total {
+                    break;
                 }
+                // Flip back: the next run continues the previous one.
+                let last = counts.pop().expect("non-empty");
+                prev -= u64::from(last);
+                continue;
             }
+            counts.push(run as u32);
         }
         Rle {
             height,
@@ -362,13 +309,150 @@ impl Rle {
         if parts.len() == 1 {
             return Some(first.clone());
         }
-        let mut acc = first.to_mask();
-        for p in &parts[1..] {
-            for (a, b) in acc.iter_mut().zip(p.to_mask()) {
-                *a |= b;
+        let mut all: Vec<(u64, u64)> = parts.iter().flat_map(Rle::intervals).collect();
+        all.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(all.len());
+        for (s, e) in all {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
             }
         }
-        Some(Rle::from_mask(&acc, first.height, first.width))
+        Some(Rle::from_intervals(&merged, first.height, first.width))
+    }
+
+    /// The runs of ones, as column-major `[start, end)` positions.
+    pub fn intervals(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let mut pos = 0u64;
+        self.counts.iter().enumerate().filter_map(move |(k, &c)| {
+            let start = pos;
+            pos += u64::from(c);
+            (k % 2 == 1 && c > 0).then_some((start, pos))
+        })
+    }
+
+    /// The mask made of sorted, disjoint column-major `[start, end)` runs of ones.
+    pub fn from_intervals(runs: &[(u64, u64)], height: u32, width: u32) -> Rle {
+        let total = u64::from(height) * u64::from(width);
+        let mut counts = Vec::with_capacity(runs.len() * 2 + 1);
+        let mut pos = 0u64;
+        for &(s, e) in runs {
+            let (s, e) = (s.min(total), e.min(total));
+            if e <= s {
+                continue;
+            }
+            if s == pos && !counts.is_empty() {
+                // Touching the previous run: extend it.
+                *counts.last_mut().expect("non-empty") += (e - s) as u32;
+            } else {
+                counts.push((s - pos) as u32);
+                counts.push((e - s) as u32);
+            }
+            pos = e;
+        }
+        if pos < total || counts.is_empty() {
+            counts.push((total - pos) as u32);
+        }
+        Rle {
+            height,
+            width,
+            counts,
+        }
+    }
+
+    /// Pixels set in both masks.
+    pub fn intersection_area(&self, other: &Rle) -> u64 {
+        let (a, b): (Vec<_>, Vec<_>) = (self.intervals().collect(), other.intervals().collect());
+        let (mut i, mut j, mut n) = (0, 0, 0u64);
+        while i < a.len() && j < b.len() {
+            let (s, e) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+            if s < e {
+                n += e - s;
+            }
+            if a[i].1 < b[j].1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        n
+    }
+
+    /// Intersection over union with another mask; 1 when both are empty.
+    pub fn iou(&self, other: &Rle) -> f64 {
+        let inter = self.intersection_area(other);
+        let union = self.area() + other.area() - inter;
+        if union == 0 {
+            1.0
+        } else {
+            inter as f64 / union as f64
+        }
+    }
+}
+
+/// Appends to `out` the column-major positions (`x · height + y`) where the mask of one polygon
+/// ring flips, exactly as pycocotools' `rleFrPoly` finds them: the boundary is walked at 5×
+/// resolution and each pixel column flips at the first pixel whose centre is past a crossing.
+/// Positions of several rings may be merged and sorted: the result is their even-odd union.
+/// Coordinates must be finite and within [`MAX_COORDINATE`] (checked by the callers).
+pub(crate) fn polygon_toggles(xy: &[f64], height: u32, width: u32, out: &mut Vec<u64>) {
+    let (h, w) = (i64::from(height), i64::from(width));
+    let k = xy.len() / 2;
+    if k == 0 {
+        return;
+    }
+    const SCALE: f64 = 5.0;
+    // Vertices at 5x, rounded half up as C's (int)(v + .5) does (truncation toward zero).
+    let mut x: Vec<i64> = (0..k).map(|j| (SCALE * xy[2 * j] + 0.5) as i64).collect();
+    let mut y: Vec<i64> = (0..k)
+        .map(|j| (SCALE * xy[2 * j + 1] + 0.5) as i64)
+        .collect();
+    x.push(x[0]);
+    y.push(y[0]);
+    // Dense boundary points, streamed: only consecutive points matter, so a huge polygon costs
+    // time along its boundary but no memory beyond its crossings.
+    let mut prev: Option<(i64, i64)> = None;
+    let mut visit = |uj: i64, vj: i64| {
+        if let Some((up, vp)) = prev {
+            if uj != up {
+                // Where the boundary crosses a pixel column, back at 1x.
+                let xd = (if uj < up { uj } else { uj - 1 }) as f64;
+                let xd = (xd + 0.5) / SCALE - 0.5;
+                if xd.floor() == xd && xd >= 0.0 && xd <= (w - 1) as f64 {
+                    let yd = (if vj < vp { vj } else { vp }) as f64;
+                    let yd = ((yd + 0.5) / SCALE - 0.5).clamp(0.0, h as f64).ceil();
+                    out.push((xd as i64 * h + yd as i64) as u64);
+                }
+            }
+        }
+        prev = Some((uj, vj));
+    };
+    for j in 0..k {
+        let (mut xs, mut xe, mut ys, mut ye) = (x[j], x[j + 1], y[j], y[j + 1]);
+        let dx = (xe - xs).abs();
+        let dy = (ys - ye).abs();
+        let flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if flip {
+            std::mem::swap(&mut xs, &mut xe);
+            std::mem::swap(&mut ys, &mut ye);
+        }
+        if dx >= dy {
+            let s = if dx == 0 {
+                0.0
+            } else {
+                (ye - ys) as f64 / dx as f64
+            };
+            for d in 0..=dx {
+                let t = if flip { dx - d } else { d };
+                visit(t + xs, (ys as f64 + s * t as f64 + 0.5) as i64);
+            }
+        } else {
+            let s = (xe - xs) as f64 / dy as f64;
+            for d in 0..=dy {
+                let t = if flip { dy - d } else { d };
+                visit((xs as f64 + s * t as f64 + 0.5) as i64, t + ys);
+            }
+        }
     }
 }
 
