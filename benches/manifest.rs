@@ -70,6 +70,7 @@ fn big_package(dir: &std::path::Path) -> Manifest {
             spatial: None,
             created: None,
             files,
+            imported_from: vec![],
             extra: Default::default(),
         });
     }

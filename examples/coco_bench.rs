@@ -16,7 +16,9 @@ fn peak_rss_mb() -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let file = args.first().ok_or("usage: coco_bench FILE.json [--masks N]")?;
+    let file = args
+        .first()
+        .ok_or("usage: coco_bench FILE.json [--masks N]")?;
     let masks: usize = match args.iter().position(|a| a == "--masks") {
         Some(i) => args.get(i + 1).ok_or("--masks N")?.parse()?,
         None => 20_000,

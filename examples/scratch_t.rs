@@ -8,5 +8,9 @@ fn main() {
     println!("read {:?}", t.elapsed());
     let t = std::time::Instant::now();
     let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-    println!("value dom {:?} {}", t.elapsed(), v["annotations"].as_array().unwrap().len());
+    println!(
+        "value dom {:?} {}",
+        t.elapsed(),
+        v["annotations"].as_array().unwrap().len()
+    );
 }

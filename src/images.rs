@@ -908,6 +908,71 @@ pub fn add_mask(
     opts: &MaskOptions,
     progress: &dyn Progress,
 ) -> Result<usize, Error> {
+    add_mask_with(pkg, image, name, kind, opts, progress, &mut |laxes| {
+        let names: String = laxes.iter().map(|a| a.name.as_str()).collect();
+        let axes = opts.axes.clone().unwrap_or(names);
+        open_input(mask, &opts.limits, None)
+            .or_else(|e| open_input(mask, &opts.limits, Some(&axes)).map_err(|_| e))
+    })
+}
+
+/// A label plane made in memory (e.g. rasterised polygons), written like a mask file.
+pub(crate) struct MemoryMask {
+    meta: SourceMeta,
+    plane: Option<crate::raster::Plane>,
+}
+
+impl PlaneSource for MemoryMask {
+    fn meta(&self) -> &SourceMeta {
+        &self.meta
+    }
+    fn read_plane(&mut self, index: usize) -> Result<crate::raster::Plane, formats::Error> {
+        match (index, self.plane.take()) {
+            (0, Some(p)) => Ok(p),
+            _ => Err(formats::Error::Unsupported {
+                path: self.meta.path.clone(),
+                message: format!("an in-memory mask has one plane; plane {index} was asked"),
+            }),
+        }
+    }
+}
+
+/// Adds a 2D label plane made in memory to `image` as `labels/<name>` (see [`add_mask`]). The
+/// image's label frame must be one plane (every axis but y and x of size 1).
+pub(crate) fn add_mask_plane(
+    pkg: &mut Package,
+    image: &str,
+    name: &str,
+    kind: MaskKind,
+    plane: crate::raster::Plane,
+    opts: &MaskOptions,
+) -> Result<usize, Error> {
+    let origin = PathBuf::from(format!("<{name} of {image}>"));
+    add_mask_with(pkg, image, name, kind, opts, &|_: u64| {}, &mut |laxes| {
+        Ok(Box::new(MemoryMask {
+            meta: SourceMeta {
+                path: origin.clone(),
+                axes: laxes.to_vec(),
+                shape: Vec::new(),
+                dtype: plane.data.dtype(),
+                channel_names: Vec::new(),
+            },
+            plane: Some(plane.clone()),
+        }))
+    })
+}
+
+type OpenMask<'a> = &'a mut dyn FnMut(&[Axis]) -> Result<Box<dyn PlaneSource>, Error>;
+
+fn add_mask_with(
+    pkg: &mut Package,
+    image: &str,
+    name: &str,
+    kind: MaskKind,
+    opts: &MaskOptions,
+    progress: &dyn Progress,
+    open: OpenMask<'_>,
+) -> Result<usize, Error> {
     if !crate::validate::valid_id(name) {
         return Err(Error::Invalid(format!(
             "{name:?} is not a valid label name (letters, digits, '_', '.', '-')"
@@ -928,10 +993,23 @@ pub fn add_mask(
     let image_dir = pkg.resolve(&entry.path).map_err(Error::Invalid)?;
     let ms = Multiscale::open(&image_dir)?;
     let (laxes, lshape) = label_frame(&ms.axes, &ms.levels[0].shape);
-    let names: String = laxes.iter().map(|a| a.name.as_str()).collect();
-    let axes = opts.axes.clone().unwrap_or(names);
-    let mut src = open_input(mask, &opts.limits, None)
-        .or_else(|e| open_input(mask, &opts.limits, Some(&axes)).map_err(|_| e))?;
+    let mut src = open(&laxes)?;
+    if src.meta().shape.is_empty() {
+        // In memory: one plane, on a frame whose other axes have size 1.
+        let n = lshape.len();
+        let plane_ok = lshape[..n - 2].iter().all(|&d| d == 1);
+        if !plane_ok {
+            return Err(Error::Invalid(format!(
+                "image {image:?} has shape {lshape:?} beyond y and x; vector annotations are rasterised on 2D images only"
+            )));
+        }
+        let mut meta = src.meta().clone();
+        meta.shape = lshape.clone();
+        src = Box::new(MemoryMask {
+            meta,
+            plane: Some(src.read_plane(0)?),
+        });
+    }
     check_mask(src.meta(), &laxes, &lshape, image)?;
     progress.total(pixel_bytes(src.meta()));
     let advance = |b: u64| progress.advance(b);

@@ -29,6 +29,7 @@ pub mod package;
 pub mod raster;
 pub mod sheet;
 pub mod validate;
+pub mod vectors;
 
 pub use metadata::Manifest;
 pub use package::Package;

@@ -70,18 +70,34 @@ enum Command {
     /// from a folder (`--masks masks/ --mask-name cells`, matched by file name). A mask for an
     /// image already in the package: `mifa add DIR --mask m.tif --image ID --name cells`.
     Add(Box<AddArgs>),
-    /// Export the package's images (and their labels) to another format.
+    /// Import vector annotations into an annotation set: GeoJSON (QuPath or plain), a points
+    /// CSV/TSV, or a COCO file (images matched by file name, or imported with --images).
+    ///
+    /// `mifa import DIR geojson cells.geojson --image img1 --set cells`;
+    /// `mifa import DIR coco instances.json --set gt [--images imgs/]`.
+    Import(ImportArgs),
+    /// Convert between masks and polygons inside the package, with a fidelity report.
+    #[command(subcommand)]
+    Convert(ConvertCommand),
+    /// Export to another format: `tiff` (images and labels, OUT a folder), `coco` (annotation
+    /// sets as one COCO file, OUT.json), `geojson` (sets as OUT/<set>/<image>.geojson).
     Export {
         /// Package directory.
         dir: PathBuf,
         /// Format.
-        #[arg(value_parser = ["tiff"])]
+        #[arg(value_parser = ["tiff", "coco", "geojson"])]
         format: String,
-        /// Output directory.
+        /// Output folder (tiff, geojson) or file (coco).
         out: PathBuf,
         /// TIFF compression.
         #[arg(long, value_parser = ["deflate", "lzw", "none"], default_value = "deflate")]
         compression: String,
+        /// Annotation sets to export (repeatable; default all).
+        #[arg(long = "set")]
+        sets: Vec<String>,
+        /// COCO: write masks as traced polygons (holes are lost) instead of compressed RLE.
+        #[arg(long)]
+        polygons: bool,
     },
     /// Print the JSON Schema of a format we define.
     Schema {
@@ -131,6 +147,70 @@ enum MetaCommand {
         dir: PathBuf,
         /// The sheet.
         sheet: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// Package directory.
+    dir: PathBuf,
+    /// Format of the file.
+    #[arg(value_parser = ["geojson", "points", "coco"])]
+    format: String,
+    /// The file.
+    file: PathBuf,
+    /// Annotation set to import into (created if missing).
+    #[arg(long)]
+    set: String,
+    /// Image the annotations belong to (geojson, points).
+    #[arg(long)]
+    image: Option<String>,
+    /// COCO: folder with the images, to import those not yet in the package.
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Points: where the file puts pixel centres (auto: napari's axis-N columns are centred).
+    #[arg(long, value_parser = ["auto", "corner", "centre"], default_value = "auto")]
+    origin: String,
+    /// Leave out unusable objects (each reported) instead of failing.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Replace an image's existing file in the set.
+    #[arg(long)]
+    replace: bool,
+}
+
+#[derive(Subcommand)]
+enum ConvertCommand {
+    /// Rasterise a vector set into label images (OME-Zarr labels/<name>).
+    ToMask {
+        /// Package directory.
+        dir: PathBuf,
+        /// Vector annotation set.
+        #[arg(long)]
+        set: String,
+        /// Label name (also the new mask set's id).
+        #[arg(long)]
+        name: String,
+        /// Instance (one value per object) or semantic (class ids).
+        #[arg(long, value_parser = ["instance", "semantic"], default_value = "instance")]
+        kind: String,
+    },
+    /// Trace a mask set into polygons with holes (one GeoJSON per image).
+    ToPolygons {
+        /// Package directory.
+        dir: PathBuf,
+        /// Mask annotation set.
+        #[arg(long)]
+        mask: String,
+        /// Vector set to write.
+        #[arg(long)]
+        set: String,
+        /// Simplify outlines (Douglas-Peucker tolerance in pixels); default exact.
+        #[arg(long)]
+        simplify: Option<f64>,
+        /// Replace existing files of the set.
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -241,6 +321,11 @@ struct AuthorArgs {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`mifa validate DIR | head`), as Unix tools do.
+    // SAFETY: restoring the default disposition of SIGPIPE before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
@@ -389,14 +474,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Add(a) => add(*a)?,
+        Command::Import(a) => import(a)?,
+        Command::Convert(c) => convert(c)?,
         Command::Export {
             dir,
             format,
             out,
             compression,
+            sets,
+            polygons,
         } => {
             let pkg = open(&dir)?;
-            debug_assert_eq!(format, "tiff");
+            if format == "coco" {
+                let opts = mifa::vectors::CocoExportOptions { sets, polygons };
+                let fid = mifa::vectors::export_coco(&pkg, &out, &opts)?;
+                println!("wrote {}", out.display());
+                println!("{fid}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            if format == "geojson" {
+                for fid in mifa::vectors::export_geojson(&pkg, &out, &sets)? {
+                    println!("{fid}");
+                }
+                println!("wrote {}", out.display());
+                return Ok(ExitCode::SUCCESS);
+            }
             let compression = match compression.as_str() {
                 "none" => mifa::formats::tiff::Compression::None,
                 "lzw" => mifa::formats::tiff::Compression::Lzw,
@@ -443,6 +545,118 @@ impl mifa::images::Progress for Bar {
     fn advance(&self, bytes: u64) {
         self.0.inc(bytes);
     }
+}
+
+fn print_import(r: &mifa::vectors::Imported) {
+    const SHOWN: usize = 20;
+    for w in r.warnings.iter().take(SHOWN) {
+        eprintln!("warning: {w}");
+    }
+    if r.warnings.len() > SHOWN {
+        eprintln!("warning: … and {} more", r.warnings.len() - SHOWN);
+    }
+    for d in r.fidelity.dropped.iter().take(SHOWN) {
+        eprintln!(
+            "dropped: image {}, object {}: {}",
+            d.image, d.object, d.reason
+        );
+    }
+    if !r.images_added.is_empty() {
+        println!(
+            "added {} image(s): {}",
+            r.images_added.len(),
+            r.images_added.join(", ")
+        );
+    }
+    println!(
+        "imported into set {}: {} object(s), {} image label(s), {} file(s)",
+        r.set, r.objects, r.image_labels, r.files
+    );
+    if !r.classes_added.is_empty() {
+        println!("new classes: {}", r.classes_added.join(", "));
+    }
+    println!("{}", r.fidelity);
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    use mifa::vectors::{self, CocoImportOptions, ImportOptions};
+    let mut pkg = open(&a.dir)?;
+    let common = ImportOptions {
+        set: a.set,
+        skip_invalid: a.skip_invalid,
+        replace: a.replace,
+    };
+    let image = || {
+        a.image
+            .clone()
+            .context("--image ID is needed for this format")
+    };
+    let r = match a.format.as_str() {
+        "geojson" => vectors::import_geojson(&mut pkg, &a.file, &image()?, &common)?,
+        "points" => {
+            let origin = match a.origin.as_str() {
+                "corner" => mifa::formats::points::Origin::Corner,
+                "centre" => mifa::formats::points::Origin::Centre,
+                _ => mifa::formats::points::Origin::Auto,
+            };
+            vectors::import_points(&mut pkg, &a.file, &image()?, origin, &common)?
+        }
+        _ => {
+            if a.image.is_some() {
+                bail!("--image does not apply to COCO: images are matched by file_name");
+            }
+            let opts = CocoImportOptions {
+                common,
+                images_dir: a.images,
+                ..Default::default()
+            };
+            let bar = Bar(progress_bar());
+            let r = vectors::import_coco(&mut pkg, &a.file, &opts, &bar)?;
+            bar.0.finish_and_clear();
+            r
+        }
+    };
+    print_import(&r);
+    Ok(())
+}
+
+fn convert(c: ConvertCommand) -> Result<()> {
+    use mifa::metadata::MaskKind;
+    match c {
+        ConvertCommand::ToMask {
+            dir,
+            set,
+            name,
+            kind,
+        } => {
+            let mut pkg = open(&dir)?;
+            let kind = if kind == "semantic" {
+                MaskKind::Semantic
+            } else {
+                MaskKind::Instance
+            };
+            let fid =
+                mifa::vectors::polygons_to_mask(&mut pkg, &set, &name, kind, &Default::default())?;
+            println!("{fid}");
+        }
+        ConvertCommand::ToPolygons {
+            dir,
+            mask,
+            set,
+            simplify,
+            replace,
+        } => {
+            let mut pkg = open(&dir)?;
+            if let Some(t) = simplify {
+                if !(t.is_finite() && t > 0.0) {
+                    bail!("--simplify {t}: give a tolerance in pixels above 0");
+                }
+            }
+            let fid = mifa::vectors::mask_to_polygons(&mut pkg, &mask, &set, simplify, replace)?;
+            println!("{fid}");
+        }
+    }
+    Ok(())
 }
 
 fn add(a: AddArgs) -> Result<()> {

@@ -40,6 +40,7 @@ complete = {
                 "axes": [{"name": "y", "type": "space", "unit": "micrometer", "scale": 0.65},
                          {"name": "x", "type": "space", "unit": "micrometer", "scale": 0.65}],
                 "shape": [16, 16], "dtype": "uint16", "source": "nuclei.tif"}],
+    "classes": [{"id": 1, "name": "nucleus", "color": [230, 60, 60], "term": {"label": "cell nucleus", "curie": "GO:0005634"}}],
     "annotation_sets": [{
         "id": "nuclei-outlines", "title": "Nucleus outlines", "overview": "Every nucleus outlined as a polygon.",
         "types": ["geometrical_annotations"],
@@ -62,7 +63,7 @@ GEOJSON = {"type": "FeatureCollection", "features": [
      "geometry": {"type": "Polygon", "coordinates": [[[8, 8], [14, 8], [14, 15], [8, 15], [8, 8]]]}}]}
 
 
-def write(kind, name, doc, expected=None, raw=None, files=True):
+def write(kind, name, doc, expected=None, raw=None, files=True, geo=None):
     d = os.path.join(ROOT, kind, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -72,7 +73,7 @@ def write(kind, name, doc, expected=None, raw=None, files=True):
         shutil.copytree(IMAGE, os.path.join(d, "images", "nuclei.ome.zarr"))
         os.makedirs(os.path.join(d, "annotations", "nuclei-outlines"))
         with open(os.path.join(d, "annotations", "nuclei-outlines", "nuclei.geojson"), "w") as f:
-            json.dump(GEOJSON, f, indent=1)
+            json.dump(geo or GEOJSON, f, indent=1)
             f.write("\n")
     if expected:
         with open(os.path.join(d, "expected.txt"), "w") as f:
@@ -80,10 +81,10 @@ def write(kind, name, doc, expected=None, raw=None, files=True):
     return d
 
 
-def invalid(name, mutate, expected):
+def invalid(name, mutate, expected, geo=None):
     d = copy.deepcopy(complete)
     mutate(d)
-    return write("invalid", name, d, expected)
+    return write("invalid", name, d, expected, geo=geo)
 
 
 for kind in ("valid", "invalid"):
@@ -139,6 +140,16 @@ invalid("bad-id", lambda d: d["annotation_sets"][0].__setitem__("id", "nuclei ou
 invalid("bad-unit", lambda d: d["images"][0]["axes"][0].__setitem__("unit", "um"), 'images[0].axes[0].unit: "um" is not an OME-Zarr unit')
 invalid("bad-fbbi", lambda d: d["rembi"]["acquisitions"][0]["imaging_method"].__setitem__("curie", "FBbi:243"),
         'rembi.acquisitions[0].imaging_method.curie: "FBbi:243" is not an FBbi term')
+
+invalid("unknown-class", lambda d: d.pop("classes"),
+        'annotations/nuclei-outlines/nuclei.geojson: object #1: class "nucleus" is not in the package\'s classes')
+invalid("duplicate-class-id", lambda d: d["classes"].append({"id": 1, "name": "mitotic nucleus"}), "classes[1].id: class id 1 is used twice")
+outside = copy.deepcopy(GEOJSON)
+outside["features"][1]["geometry"]["coordinates"] = [[[20, 20], [30, 20], [30, 30], [20, 20]]]
+invalid("object-outside-image", lambda d: None, "annotations/nuclei-outlines/nuclei.geojson: object #2 lies wholly outside its 16×16 image", geo=outside)
+short = copy.deepcopy(GEOJSON)
+short["features"][0]["geometry"]["coordinates"] = [[[1, 1], [6, 1], [1, 1]]]
+invalid("polygon-too-few-points", lambda d: None, "annotations/nuclei-outlines/nuclei.geojson: feature 1: exterior ring has 2 distinct points", geo=short)
 
 d = invalid("image-not-ome-zarr", lambda d: None, "images[0].path: not a readable OME-Zarr image")
 shutil.rmtree(os.path.join(d, "images", "nuclei.ome.zarr"))

@@ -155,7 +155,12 @@ mod tests {
         f.holes_dropped = 1;
         let text = f.to_string();
         assert!(text.contains("1 dropped (1 has no area)"), "{text}");
-        assert!(text.contains("1 of 2 objects exact, IoU mean 0.7500, min 0.5000 (image img, object 2)"), "{text}");
+        assert!(
+            text.contains(
+                "1 of 2 objects exact, IoU mean 0.7500, min 0.5000 (image img, object 2)"
+            ),
+            "{text}"
+        );
         assert!(!f.is_lossless());
         let mut g = Fidelity::new("x");
         g.compare("i", "1", 1.0);

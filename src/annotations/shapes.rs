@@ -90,7 +90,12 @@ impl Geometry {
         let mut it = self.coords();
         let first = it.next()?;
         Some(it.fold([first[0], first[1], first[0], first[1]], |b, c| {
-            [b[0].min(c[0]), b[1].min(c[1]), b[2].max(c[0]), b[3].max(c[1])]
+            [
+                b[0].min(c[0]),
+                b[1].min(c[1]),
+                b[2].max(c[0]),
+                b[3].max(c[1]),
+            ]
         }))
     }
 
@@ -309,11 +314,7 @@ pub struct Collection {
 impl Collection {
     /// The BIA annotation types present.
     pub fn annotation_types(&self) -> Vec<AnnotationType> {
-        let mut t: Vec<AnnotationType> = self
-            .objects
-            .iter()
-            .map(Object::annotation_type)
-            .collect();
+        let mut t: Vec<AnnotationType> = self.objects.iter().map(Object::annotation_type).collect();
         if self.image_labels.iter().any(|l| l.count.is_none()) {
             t.push(AnnotationType::ClassLabels);
         }
@@ -344,10 +345,7 @@ impl Collection {
 
 /// Traces a row-major label plane into one object per label value (a Polygon, or a
 /// MultiPolygon when the value has several 4-connected parts), with `label` set to the value.
-pub fn objects_from_labels<T>(mask: &[T], height: usize, width: usize) -> Vec<(T, Object)>
-where
-    T: Copy + PartialEq + Default + Ord + Into<f64>,
-{
+pub fn objects_from_labels(mask: &[i64], height: usize, width: usize) -> Vec<(i64, Object)> {
     contour::trace(mask, height, width)
         .into_iter()
         .map(|(value, mut polys)| {
@@ -357,8 +355,7 @@ where
                 Geometry::MultiPolygon(polys)
             };
             let mut o = Object::new(geometry);
-            let v: f64 = value.into();
-            o.properties.insert(keys::LABEL.into(), Value::from(v as u64));
+            o.properties.insert(keys::LABEL.into(), Value::from(value));
             (value, o)
         })
         .collect()
@@ -382,7 +379,7 @@ mod tests {
     #[test]
     fn traced_labels_become_objects() {
         #[rustfmt::skip]
-        let m: Vec<u8> = vec![
+        let m: Vec<i64> = vec![
             1, 1, 0, 2,
             1, 1, 0, 0,
             0, 0, 0, 2,

@@ -289,7 +289,9 @@ fn read(
     let mut header = Header::default();
     let err = |e| Error::from_stream(path, e);
     let mut count = 0usize;
-    let mut take = |a: Annotation, sink: &mut Option<&mut dyn FnMut(Annotation) -> Result<(), String>>| -> Result<(), StreamError> {
+    let mut take = |a: Annotation,
+                    sink: &mut Option<&mut dyn FnMut(Annotation) -> Result<(), String>>|
+     -> Result<(), StreamError> {
         count += 1;
         if let Some(f) = sink.as_mut() {
             f(a).map_err(StreamError::Stopped)?;
@@ -462,7 +464,10 @@ fn id<'de, A: MapAccess<'de>>(map: &mut A, key: &'static str) -> Result<i64, A::
             if v.fract() == 0.0 && v.abs() < 9.0e15 {
                 Ok(v as i64)
             } else {
-                Err(E::custom(format!("{} is {v}; COCO ids are integers", self.0)))
+                Err(E::custom(format!(
+                    "{} is {v}; COCO ids are integers",
+                    self.0
+                )))
             }
         }
     }
@@ -720,7 +725,10 @@ impl Writer {
         let mut top = Map::new();
         top.insert(
             "info".into(),
-            header.info.clone().unwrap_or_else(|| Value::Object(Map::new())),
+            header
+                .info
+                .clone()
+                .unwrap_or_else(|| Value::Object(Map::new())),
         );
         top.insert("licenses".into(), Value::from(header.licenses.clone()));
         for (k, v) in &header.extra {
@@ -828,7 +836,10 @@ mod tests {
         assert_eq!(d.header.images[0].extra["license"], 1);
         assert_eq!(d.header.extra["custom"], true);
         assert!(d.annotations[1].iscrowd);
-        assert_eq!(d.annotations[1].extra.as_ref().unwrap()["attributes"]["occluded"], false);
+        assert_eq!(
+            d.annotations[1].extra.as_ref().unwrap()["attributes"]["occluded"],
+            false
+        );
         assert_eq!(d.check(), Vec::<String>::new());
         let areas: Vec<u64> = d
             .annotations
@@ -855,12 +866,27 @@ mod tests {
         std::fs::write(&p, std::fs::read_to_string(&p).unwrap().replace(",\n{\"id\": 8, \"image_id\": 1, \"category_id\": 1, \"segmentation\": [[0, 0, 1, NaN]]}", "")).unwrap();
         let d = Dataset::load(&p).unwrap();
         let problems = d.check().join("\n");
-        assert!(problems.contains("annotation 5: image_id 9 is not an image"), "{problems}");
-        assert!(problems.contains("annotation 6: category_id 3 is not a category"), "{problems}");
-        assert!(problems.contains("annotation 6 (image 1): polygon has 4 values"), "{problems}");
-        assert!(problems.contains("annotation 7 (image 1): RLE counts sum to 3"), "{problems}");
+        assert!(
+            problems.contains("annotation 5: image_id 9 is not an image"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("annotation 6: category_id 3 is not a category"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("annotation 6 (image 1): polygon has 4 values"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("annotation 7 (image 1): RLE counts sum to 3"),
+            "{problems}"
+        );
         let p2 = write(dir.path(), "c.json", "{\"images\": [}");
-        assert!(Dataset::load(&p2).unwrap_err().to_string().contains("c.json:1:"));
+        assert!(Dataset::load(&p2)
+            .unwrap_err()
+            .to_string()
+            .contains("c.json:1:"));
     }
 
     #[test]
@@ -903,6 +929,10 @@ mod tests {
         let d = Dataset::load(&p).unwrap();
         assert_eq!(d.annotations, vec![a]);
         assert_eq!(d.header.images, header.images);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 }

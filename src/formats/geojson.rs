@@ -179,7 +179,9 @@ pub fn read(path: &Path, opts: ReadOptions) -> Result<Read, Error> {
                 out.collection.image = img.as_str().map(str::to_string);
             }
             if let Some(labels) = top.remove("image_labels") {
-                out.collection.image_labels.extend(image_labels(labels).map_err(invalid)?);
+                out.collection
+                    .image_labels
+                    .extend(image_labels(labels).map_err(invalid)?);
             }
             // RFC 7946 `bbox` is derived; everything else is kept.
             top.remove("bbox");
@@ -290,7 +292,8 @@ fn normalise_properties(p: &mut Map<String, Value>, warnings: &mut Vec<String>) 
         Some(Value::String(name)) => Some(json!({ "name": name })),
         Some(Value::Object(mut c)) => {
             if let Some(argb) = c.remove("colorRGB").and_then(|v| v.as_i64()) {
-                c.entry("color").or_insert_with(|| Value::from(rgb(argb).to_vec()));
+                c.entry("color")
+                    .or_insert_with(|| Value::from(rgb(argb).to_vec()));
             }
             if c.get("name").and_then(Value::as_str).is_some() {
                 Some(Value::Object(c))
@@ -331,7 +334,9 @@ fn normalise_properties(p: &mut Map<String, Value>, warnings: &mut Vec<String>) 
         // QuPath ≤ 0.2: [{"name": …, "value": …}, …].
         let mut m = Map::new();
         for item in list {
-            if let (Some(n), Some(v)) = (item.get("name").and_then(Value::as_str), item.get("value")) {
+            if let (Some(n), Some(v)) =
+                (item.get("name").and_then(Value::as_str), item.get("value"))
+            {
                 m.insert(n.to_string(), v.clone());
             }
         }
@@ -351,18 +356,26 @@ fn position(v: &Value, warnings: &mut Vec<String>) -> Result<Point, String> {
     };
     let n: Vec<f64> = a
         .iter()
-        .map(|x| x.as_f64().ok_or_else(|| format!("position {v} holds a non-number")))
+        .map(|x| {
+            x.as_f64()
+                .ok_or_else(|| format!("position {v} holds a non-number"))
+        })
         .collect::<Result<_, _>>()?;
     if n.len() < 2 {
         return Err(format!("position {v} has fewer than 2 coordinates"));
     }
-    if let Some(bad) = n.iter().find(|x| !x.is_finite() || x.abs() > MAX_COORDINATE) {
+    if let Some(bad) = n
+        .iter()
+        .find(|x| !x.is_finite() || x.abs() > MAX_COORDINATE)
+    {
         return Err(format!(
             "coordinate {bad} is out of range (±{MAX_COORDINATE} pixels)"
         ));
     }
     if n.len() > 3 {
-        warnings.push(format!("position {v} has more than 3 coordinates; extra ones ignored"));
+        warnings.push(format!(
+            "position {v} has more than 3 coordinates; extra ones ignored"
+        ));
     }
     Ok(Point {
         x: n[0],
@@ -382,13 +395,17 @@ fn positions(v: &Value, warnings: &mut Vec<String>) -> Result<Vec<Point>, String
 fn ring(v: &Value, what: &str, warnings: &mut Vec<String>) -> Result<Ring, String> {
     let pts = positions(v, warnings)?;
     if pts.iter().any(|p| p.z.is_some()) {
-        warnings.push(format!("{what} has z coordinates; polygons are 2D, z ignored"));
+        warnings.push(format!(
+            "{what} has z coordinates; polygons are 2D, z ignored"
+        ));
     }
     let mut r: Ring = pts.iter().map(|p| [p.x, p.y]).collect();
     if r.len() >= 2 && r.first() == r.last() {
         r.pop();
     } else if !r.is_empty() {
-        warnings.push(format!("{what} is not closed (RFC 7946 wants first = last); closed it"));
+        warnings.push(format!(
+            "{what} is not closed (RFC 7946 wants first = last); closed it"
+        ));
     }
     // Repeated consecutive vertices carry nothing.
     r.dedup();
@@ -481,10 +498,9 @@ fn image_labels(v: Value) -> Result<Vec<ImageLabel>, String> {
             };
             let count = match m.remove("count") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_u64()
-                        .ok_or_else(|| format!("image_labels[{i}].count is {v}; expected a whole number"))?,
-                ),
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    format!("image_labels[{i}].count is {v}; expected a whole number")
+                })?),
             };
             let confidence = m.remove(keys::CONFIDENCE).and_then(|v| v.as_f64());
             Ok(ImageLabel {
@@ -558,7 +574,9 @@ pub fn feature_value(o: &Object) -> Value {
 pub fn write(path: &Path, c: &Collection) -> Result<(), Error> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp-{}",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let result = (|| -> std::io::Result<()> {
@@ -639,7 +657,10 @@ mod tests {
         assert_eq!(o.len(), 4);
         assert_eq!(o[0].id, Some(ObjectId::Str("a1".into())));
         assert_eq!(o[0].class(), Some("Tumor"));
-        assert_eq!(o[0].properties["classification"]["color"], json!([200, 0, 0]));
+        assert_eq!(
+            o[0].properties["classification"]["color"],
+            json!([200, 0, 0])
+        );
         assert_eq!(o[0].properties["isLocked"], false);
         assert_eq!(o[1].class(), Some("Immune"));
         assert_eq!(o[1].properties["measurements"], json!({"Area": 3.5}));
@@ -680,7 +701,10 @@ mod tests {
                 .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
                 .collect()
         };
-        assert!(signed_area2(&as_ring(&rings[0])) > 0.0, "exterior counter-clockwise");
+        assert!(
+            signed_area2(&as_ring(&rings[0])) > 0.0,
+            "exterior counter-clockwise"
+        );
         assert!(signed_area2(&as_ring(&rings[1])) < 0.0, "hole clockwise");
         assert_eq!(rings[0][0], rings[0][4], "closed");
         let back = read(&p, ReadOptions::default()).unwrap();
@@ -702,15 +726,23 @@ mod tests {
             {"type": "Feature", "id": 2, "geometry": {"type": "Polygon", "coordinates": [[[0,0],[1,1],[0,0]]]}, "properties": null},
             {"type": "Feature", "id": 3, "geometry": {"type": "Point", "coordinates": [1e300, 2]}, "properties": {}}
         ]}"#;
-        let e = read_str(text, ReadOptions::default()).unwrap_err().to_string();
-        assert!(e.contains("feature 2 (id 2): exterior ring has 2 distinct points"), "{e}");
+        let e = read_str(text, ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("feature 2 (id 2): exterior ring has 2 distinct points"),
+            "{e}"
+        );
         let r = read_str(text, ReadOptions { skip_invalid: true }).unwrap();
         assert_eq!(r.collection.objects.len(), 1);
         assert_eq!(r.dropped.len(), 2);
         assert!(r.dropped[1].1.contains("out of range"), "{:?}", r.dropped);
-        let e = read_str("{\"type\": \"FeatureCollection\",\n \"features\": [{]}", ReadOptions::default())
-            .unwrap_err()
-            .to_string();
+        let e = read_str(
+            "{\"type\": \"FeatureCollection\",\n \"features\": [{]}",
+            ReadOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("t.geojson:2:"), "{e}");
     }
 
@@ -721,7 +753,9 @@ mod tests {
             ReadOptions::default(),
         )
         .unwrap();
-        assert!(matches!(&r.collection.objects[0].geometry, Geometry::MultiPolygon(p) if p.len() == 2));
+        assert!(
+            matches!(&r.collection.objects[0].geometry, Geometry::MultiPolygon(p) if p.len() == 2)
+        );
         let r = read_str(
             r#"{"type": "Feature", "id": 4, "geometry": {"type": "LineString", "coordinates": [[0,0],[3,4]]}, "properties": {"class": "axon"}}"#,
             ReadOptions::default(),

@@ -31,6 +31,7 @@ pub(crate) enum StreamError {
 
 impl StreamError {
     /// The byte offset, for syntax errors.
+    #[cfg(test)]
     pub(crate) fn offset(&self) -> Option<u64> {
         match self {
             StreamError::Io(_) | StreamError::Stopped(_) => None,
@@ -47,7 +48,12 @@ pub(crate) fn line_col(path: &Path, offset: u64) -> (usize, usize) {
     let end = (offset as usize).min(bytes.len());
     let before = &bytes[..end];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = end - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    let col = end
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     (line, col)
 }
 
@@ -130,9 +136,7 @@ impl Scanner {
                     while i + 8 <= bytes.len() && !special8(&bytes[i..i + 8]) {
                         i += 8;
                     }
-                    let Some(&b) = bytes.get(i) else {
-                        return None;
-                    };
+                    let &b = bytes.get(i)?;
                     if self.in_str {
                         if self.escape {
                             self.escape = false;
@@ -281,10 +285,7 @@ impl<R: Read> JsonStream<R> {
                 self.pos += 1;
                 Ok(())
             }
-            Some(c) => Err(self.syntax(format!(
-                "expected {what}, found {:?}",
-                char::from(c)
-            ))),
+            Some(c) => Err(self.syntax(format!("expected {what}, found {:?}", char::from(c)))),
             None => Err(self.syntax(format!("expected {what}, found the end of the file"))),
         }
     }
@@ -413,7 +414,11 @@ impl<R: Read> JsonStream<R> {
     /// Parses an array's elements with `parse`, in parallel batches, and gives them to `sink`
     /// in order. `parse` gets the element's bytes; its error becomes a syntax error at the
     /// element (serde errors at their own position).
-    pub(crate) fn parse_elements<T, P, S>(&mut self, parse: P, mut sink: S) -> Result<(), StreamError>
+    pub(crate) fn parse_elements<T, P, S>(
+        &mut self,
+        parse: P,
+        mut sink: S,
+    ) -> Result<(), StreamError>
     where
         T: Send,
         P: Fn(&[u8]) -> Result<T, ElementError> + Sync,
@@ -582,13 +587,17 @@ mod tests {
         let text = "{\"a\": [1, 2,\n 3x]}";
         let mut s = stream(text);
         let e = s
-            .members(|s, _| s.parse_elements(|b| Ok(serde_json::from_slice::<Value>(b)?), |_| Ok(())))
+            .members(|s, _| {
+                s.parse_elements(|b| Ok(serde_json::from_slice::<Value>(b)?), |_| Ok(()))
+            })
             .unwrap_err();
         let off = e.offset().unwrap() as usize;
         assert!(text[off..].starts_with('x'), "offset {off}: {e}");
         let truncated = "{\"a\": [1, 2";
         assert!(stream(truncated)
-            .members(|s, _| s.parse_elements(|b| Ok(serde_json::from_slice::<Value>(b)?), |_| Ok(())))
+            .members(
+                |s, _| s.parse_elements(|b| Ok(serde_json::from_slice::<Value>(b)?), |_| Ok(()))
+            )
             .is_err());
     }
 }

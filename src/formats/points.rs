@@ -82,7 +82,12 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
     let (x, y, z, t) = if napari.len() >= 2 {
         (axis(0), axis(1), axis(2), axis(3))
     } else {
-        (find(&["x"]), find(&["y"]), find(&["z"]), find(&["t", "time", "frame"]))
+        (
+            find(&["x"]),
+            find(&["y"]),
+            find(&["z"]),
+            find(&["t", "time", "frame"]),
+        )
     };
     let (Some(x), Some(y)) = (x, y) else {
         return Err(bad(
@@ -99,13 +104,24 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
         Origin::Auto if napari.len() >= 2 => 0.5,
         Origin::Auto => 0.0,
     };
-    let class = find(&["class", "label", "category", "type", "name", "classification"]);
+    let class = find(&[
+        "class",
+        "label",
+        "category",
+        "type",
+        "name",
+        "classification",
+    ]);
     let id = find(&["id", "point_id"]);
     let confidence = find(&["confidence", "score", "probability"]);
     let used: Vec<usize> = [Some(x), Some(y), z, t, class, id, confidence]
         .into_iter()
         .flatten()
-        .chain(header.iter().position(|h| h == "index" && napari.len() >= 2))
+        .chain(
+            header
+                .iter()
+                .position(|h| h == "index" && napari.len() >= 2),
+        )
         .collect();
     let mut c = Collection::default();
     for (row, rec) in r.records().enumerate() {
@@ -114,7 +130,10 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
         let num = |col: usize| -> Result<f64, Error> {
             let v = rec.get(col).unwrap_or("");
             let n: f64 = v.parse().map_err(|_| {
-                bad(line, format!("column {:?} is {v:?}, not a number", header[col]))
+                bad(
+                    line,
+                    format!("column {:?} is {v:?}, not a number", header[col]),
+                )
             })?;
             if !n.is_finite() || n.abs() > MAX_COORDINATE {
                 return Err(bad(
@@ -130,13 +149,15 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
             z: z.map(num).transpose()?,
         };
         let mut o = Object::new(Geometry::Point(p));
-        o.id = Some(match id.and_then(|i| rec.get(i)).filter(|s| !s.is_empty()) {
-            Some(s) => s
-                .parse::<i64>()
-                .map(ObjectId::Int)
-                .unwrap_or_else(|_| ObjectId::Str(s.to_string())),
-            None => ObjectId::Int(row as i64 + 1),
-        });
+        o.id = Some(
+            match id.and_then(|i| rec.get(i)).filter(|s| !s.is_empty()) {
+                Some(s) => s
+                    .parse::<i64>()
+                    .map(ObjectId::Int)
+                    .unwrap_or_else(|_| ObjectId::Str(s.to_string())),
+                None => ObjectId::Int(row as i64 + 1),
+            },
+        );
         if let Some(name) = class.and_then(|i| rec.get(i)).filter(|s| !s.is_empty()) {
             o.set_class(name, None);
         }
@@ -182,12 +203,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.objects.len(), 2);
-        assert_eq!(c.objects[0].geometry, Geometry::Point(Point::xy(10.0, 20.0)));
+        assert_eq!(
+            c.objects[0].geometry,
+            Geometry::Point(Point::xy(10.0, 20.0))
+        );
         assert_eq!(c.objects[0].class(), Some("mitosis"));
         assert_eq!(c.objects[0].properties["area"], 5.5);
         assert_eq!(c.objects[1].class(), None);
         assert_eq!(c.objects[1].properties["area"], "x");
-        let n = read_str("n.csv", "index,axis-0,axis-1,axis-2\n0,3,10,20\n", Origin::Auto).unwrap();
+        let n = read_str(
+            "n.csv",
+            "index,axis-0,axis-1,axis-2\n0,3,10,20\n",
+            Origin::Auto,
+        )
+        .unwrap();
         assert_eq!(
             n.objects[0].geometry,
             Geometry::Point(Point {
@@ -204,11 +233,20 @@ mod tests {
 
     #[test]
     fn bad_rows_name_line_and_column() {
-        let e = read_str("b.csv", "x,y\n1,2\n3,abc\n", Origin::Auto).unwrap_err().to_string();
-        assert!(e.ends_with("b.csv:3: column \"y\" is \"abc\", not a number"), "{e}");
-        let e = read_str("h.csv", "a,b\n1,2\n", Origin::Auto).unwrap_err().to_string();
+        let e = read_str("b.csv", "x,y\n1,2\n3,abc\n", Origin::Auto)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("b.csv:3: column \"y\" is \"abc\", not a number"),
+            "{e}"
+        );
+        let e = read_str("h.csv", "a,b\n1,2\n", Origin::Auto)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no x and y columns (header: a, b)"), "{e}");
-        let e = read_str("i.csv", "x,y\n1,inf\n", Origin::Auto).unwrap_err().to_string();
+        let e = read_str("i.csv", "x,y\n1,inf\n", Origin::Auto)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("outside"), "{e}");
     }
 }
