@@ -235,6 +235,9 @@ pub struct ImportRecord {
     /// files keep them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub image_ids: std::collections::BTreeMap<String, i64>,
+    /// COCO `file_name`s of the package images, kept for exports.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub file_names: std::collections::BTreeMap<String, String>,
     /// Keys this version does not model, kept verbatim.
     #[serde(flatten)]
     #[schemars(skip)]

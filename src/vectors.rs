@@ -498,6 +498,7 @@ fn import_collection(
         info: None,
         licenses: Vec::new(),
         image_ids: BTreeMap::new(),
+        file_names: BTreeMap::new(),
         extra: Default::default(),
     };
     // Classes first (the objects take the vocabulary's colours), then the file, then the
@@ -979,6 +980,11 @@ pub fn import_coco(
         .iter()
         .filter_map(|i| Some((matched.get(&i.id)?.clone(), i.id)))
         .collect();
+    let file_names: BTreeMap<String, String> = header
+        .images
+        .iter()
+        .filter_map(|i| Some((matched.get(&i.id)?.clone(), i.file_name.clone())))
+        .collect();
     let record = ImportRecord {
         format: "coco".into(),
         file: file_name(file),
@@ -989,6 +995,11 @@ pub fn import_coco(
             BTreeMap::new()
         } else {
             image_ids
+        },
+        file_names: if header.results {
+            BTreeMap::new()
+        } else {
+            file_names
         },
         extra: Default::default(),
     };
@@ -1228,9 +1239,13 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
         .filter(|r| r.format == "coco")
         .collect();
     let mut coco_ids: HashMap<String, i64> = HashMap::new();
+    let mut coco_names: HashMap<String, String> = HashMap::new();
     for r in &recorded {
         for (img, id) in &r.image_ids {
             coco_ids.entry(img.clone()).or_insert(*id);
+        }
+        for (img, name) in &r.file_names {
+            coco_names.entry(img.clone()).or_insert(name.clone());
         }
     }
     let mut header = coco::Header {
@@ -1253,11 +1268,13 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
             next
         });
         image_ids.insert(e.id.clone(), id);
-        let file_name = e
-            .source
-            .as_deref()
-            .map(|s| file_name(Path::new(s)))
-            .unwrap_or_else(|| format!("{}.ome.tif", e.id));
+        // The name COCO gave it, else the file it came from, else its OME-TIFF export's.
+        let file_name = coco_names.get(&e.id).cloned().unwrap_or_else(|| {
+            e.source
+                .as_deref()
+                .map(|s| file_name(Path::new(s)))
+                .unwrap_or_else(|| format!("{}.ome.tif", e.id))
+        });
         header.images.push(coco::Image {
             id,
             file_name,
@@ -1318,35 +1335,59 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
                             unclassified_id
                         }
                     };
-                    let parts: Vec<Vec<f64>> = polys
-                        .iter()
-                        .map(|p| p.exterior.iter().flatten().copied().collect())
-                        .collect();
                     let holes: usize = polys.iter().map(|p| p.holes.len()).sum();
-                    let (area, bbox) = if o.is_box() {
-                        let b = o.geometry.bounds().expect("has coordinates");
+                    let ours = o.geometry.to_rle(h, w);
+                    // COCO polygons have no holes: such objects, and masks that came as RLE,
+                    // go out as RLE unless polygons are asked for.
+                    let as_rle = !opts.polygons
+                        && !o.is_box()
+                        && (holes > 0 || o.properties.contains_key("coco_rle"));
+                    let (segmentation, area, bbox) = if as_rle {
+                        let rle = ours.clone().expect("an area");
+                        fid.compare(image, &name, 1.0);
+                        if holes > 0 {
+                            fid.note("objects with holes were written as RLE (COCO polygons have none; --polygons fills them)");
+                        }
+                        let (area, bbox) = (rle.area() as f64, rle.bbox());
                         (
-                            (b[2] - b[0]) * (b[3] - b[1]),
-                            [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                            Segmentation::Rle {
+                                size: [h, w],
+                                counts: Counts::Compressed(rle.to_compressed()),
+                            },
+                            area,
+                            bbox,
                         )
                     } else {
-                        coco::polygon_area_bbox(&parts, h, w).ok_or_else(|| {
-                            Error::Invalid(format!(
-                                "image {image}, object {name}: cannot be rasterised"
-                            ))
-                        })?
-                    };
-                    // What pycocotools will draw, against what the package holds.
-                    let theirs = Rle::union(
-                        &parts
+                        let parts: Vec<Vec<f64>> = polys
                             .iter()
-                            .filter_map(|p| Rle::from_polygon(p, h, w).ok())
-                            .collect::<Vec<_>>(),
-                    );
-                    if let (Some(t), Some(ours)) = (theirs, o.geometry.to_rle(h, w)) {
-                        fid.compare(image, &name, t.iou(&ours));
-                    }
-                    fid.holes_dropped += holes;
+                            .map(|p| p.exterior.iter().flatten().copied().collect())
+                            .collect();
+                        let (area, bbox) = if o.is_box() {
+                            let b = o.geometry.bounds().expect("has coordinates");
+                            (
+                                (b[2] - b[0]) * (b[3] - b[1]),
+                                [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                            )
+                        } else {
+                            coco::polygon_area_bbox(&parts, h, w).ok_or_else(|| {
+                                Error::Invalid(format!(
+                                    "image {image}, object {name}: cannot be rasterised"
+                                ))
+                            })?
+                        };
+                        // What pycocotools will draw, against what the package holds.
+                        let theirs = Rle::union(
+                            &parts
+                                .iter()
+                                .filter_map(|p| Rle::from_polygon(p, h, w).ok())
+                                .collect::<Vec<_>>(),
+                        );
+                        if let (Some(t), Some(ours)) = (theirs, &ours) {
+                            fid.compare(image, &name, t.iou(ours));
+                        }
+                        fid.holes_dropped += holes;
+                        (Segmentation::Polygons(parts), area, bbox)
+                    };
                     anns.push(Annotation {
                         id: match o.id {
                             Some(ObjectId::Int(i)) => Some(i),
@@ -1354,7 +1395,7 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
                         },
                         image_id,
                         category_id: Some(category),
-                        segmentation: Segmentation::Polygons(parts),
+                        segmentation,
                         bbox: Some(bbox),
                         area: Some(area),
                         iscrowd: o.is_crowd(),
