@@ -158,3 +158,91 @@ fn committed_schema_accepts_valid_fixtures_and_our_output() {
         serde_json::from_str(&mifa::manifest::to_text(&fresh)).unwrap();
     assert!(validator.is_valid(&written));
 }
+
+/// Files of `formats/<format>/<kind>/` (not the `.expected` sidecars), sorted.
+fn fixture_files(format: &str, kind: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("formats")
+        .join(format)
+        .join(kind);
+    let mut files: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e != "expected"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixtures in {}", root.display());
+    files
+}
+
+/// Runs `read` on every valid fixture (must succeed) and every invalid one (must fail with
+/// the message of its `.expected` file).
+fn walk(format: &str, read: impl Fn(&Path) -> Result<usize, String>) {
+    for f in fixture_files(format, "valid") {
+        let n = read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(n > 0, "{}: nothing read", f.display());
+    }
+    for f in fixture_files(format, "invalid") {
+        let expected = fs::read_to_string(f.with_extension("expected"))
+            .unwrap_or_else(|e| panic!("{}.expected: {e}", f.display()));
+        match read(&f) {
+            Ok(_) => panic!("{}: read without error", f.display()),
+            Err(e) => assert!(
+                e.contains(expected.trim()),
+                "{}: expected an error containing\n  {}\ngot\n  {e}",
+                f.display(),
+                expected.trim()
+            ),
+        }
+    }
+}
+
+#[test]
+fn geojson_fixtures() {
+    use mifa::formats::geojson::{read, ReadOptions};
+    walk("geojson", |p| {
+        let r = read(p, ReadOptions::default()).map_err(|e| e.to_string())?;
+        let c = r.collection;
+        Ok(c.objects.len() + c.image_labels.len())
+    });
+}
+
+#[test]
+fn coco_fixtures() {
+    use mifa::formats::coco::Dataset;
+    walk("coco", |p| {
+        let d = Dataset::load(p).map_err(|e| e.to_string())?;
+        let problems = d.check();
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
+        // Area and box as stored equal what pycocotools computes (ground-truth files).
+        let images = d.header.image_index();
+        for a in &d.annotations {
+            let Some(img) = images.get(&a.image_id) else {
+                continue;
+            };
+            let rle = a.to_rle(img.height, img.width).map_err(|e| e.to_string())?;
+            if let (Some(area), Some(r)) = (a.area, &rle) {
+                assert_eq!(
+                    r.area() as f64,
+                    area,
+                    "{}: annotation {:?}",
+                    p.display(),
+                    a.id
+                );
+            }
+        }
+        Ok(d.annotations.len())
+    });
+}
+
+#[test]
+fn points_fixtures() {
+    use mifa::formats::points::{read, Origin};
+    walk("points", |p| {
+        read(p, Origin::Auto)
+            .map(|c| c.objects.len())
+            .map_err(|e| e.to_string())
+    });
+}

@@ -369,7 +369,8 @@ fn position(v: &Value, warnings: &mut Vec<String>) -> Result<Point, String> {
         .find(|x| !x.is_finite() || x.abs() > MAX_COORDINATE)
     {
         return Err(format!(
-            "coordinate {bad} is out of range (±{MAX_COORDINATE} pixels)"
+            "coordinate {} is out of range (±{MAX_COORDINATE} pixels)",
+            Value::from(*bad)
         ));
     }
     if n.len() > 3 {

@@ -146,7 +146,9 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
         let p = Point {
             x: num(x)? + shift,
             y: num(y)? + shift,
-            z: z.map(num).transpose()?,
+            z: z.filter(|&c| !rec.get(c).unwrap_or("").is_empty())
+                .map(num)
+                .transpose()?,
         };
         let mut o = Object::new(Geometry::Point(p));
         o.id = Some(
@@ -161,10 +163,11 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
         if let Some(name) = class.and_then(|i| rec.get(i)).filter(|s| !s.is_empty()) {
             o.set_class(name, None);
         }
-        if let Some(col) = t {
+        let given = |col: &Option<usize>| col.filter(|&c| !rec.get(c).unwrap_or("").is_empty());
+        if let Some(col) = given(&t) {
             o.properties.insert(keys::T.into(), Value::from(num(col)?));
         }
-        if let Some(col) = confidence {
+        if let Some(col) = given(&confidence) {
             o.properties
                 .insert(keys::CONFIDENCE.into(), Value::from(num(col)?));
         }
