@@ -102,6 +102,73 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Streaming COCO load and GeoJSON read/write, on files written here: 20,000 cell outlines
+    // of 30 vertices (2-decimal coordinates, as LIVECell has them) over 320 images.
+    let tmp = tempfile::tempdir().unwrap();
+    let coco_path = tmp.path().join("cells.json");
+    {
+        use std::fmt::Write;
+        let mut text = String::from("{\"images\": [");
+        for i in 0..320 {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(
+                text,
+                "{sep}{{\"id\": {i}, \"file_name\": \"{i}.tif\", \"width\": 704, \"height\": 520}}"
+            )
+            .unwrap();
+        }
+        text.push_str("], \"categories\": [{\"id\": 1, \"name\": \"cell\"}], \"annotations\": [");
+        for i in 0..20_000usize {
+            let p = cell(
+                40.0 + (i % 10) as f64 * 62.0,
+                40.0 + (i / 10 % 10) as f64 * 44.0,
+                15.0,
+                30,
+            );
+            let coords: Vec<String> = p.iter().map(|v| format!("{v:.2}")).collect();
+            let sep = if i == 0 { "" } else { ",\n" };
+            write!(text, "{sep}{{\"id\": {}, \"image_id\": {}, \"category_id\": 1, \"segmentation\": [[{}]], \"area\": 700.0, \"bbox\": [25.0, 25.0, 30.0, 30.0], \"iscrowd\": 0}}", i + 1, i % 320, coords.join(", ")).unwrap();
+        }
+        text.push_str("]}");
+        std::fs::write(&coco_path, text).unwrap();
+    }
+    let bytes = std::fs::metadata(&coco_path).unwrap().len();
+    let mut g = c.benchmark_group("coco_load_20k_polygons");
+    g.throughput(Throughput::Bytes(bytes));
+    g.sample_size(20);
+    g.bench_function("dataset_load", |b| {
+        b.iter(|| black_box(mifa::formats::coco::Dataset::load(&coco_path).unwrap()))
+    });
+    g.bench_function("read_header_skipping_annotations", |b| {
+        b.iter(|| black_box(mifa::formats::coco::read_header(&coco_path).unwrap()))
+    });
+    g.finish();
+
+    let objects = mifa::annotations::shapes::objects_from_labels(
+        &mask.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(),
+        512,
+        512,
+    );
+    let collection = mifa::annotations::Collection {
+        objects: objects.into_iter().map(|(_, o)| o).collect(),
+        ..Default::default()
+    };
+    let gj = tmp.path().join("dsb.geojson");
+    let mut g = c.benchmark_group("geojson_dsb_125_objects");
+    g.throughput(Throughput::Elements(125));
+    g.bench_function("write", |b| {
+        b.iter(|| mifa::formats::geojson::write(&gj, black_box(&collection)).unwrap())
+    });
+    g.bench_function("read", |b| {
+        b.iter(|| {
+            black_box(
+                mifa::formats::geojson::read(&gj, mifa::formats::geojson::ReadOptions::default())
+                    .unwrap(),
+            )
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
