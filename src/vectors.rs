@@ -575,6 +575,7 @@ struct Spool {
     counts: HashMap<String, usize>,
     spilled: HashSet<String>,
     held: usize,
+    budget: usize,
 }
 
 const SPOOL_BUDGET: usize = 256 << 20;
@@ -588,7 +589,7 @@ impl Spool {
         serde_json::to_writer(&mut *buf, &geojson::feature_value(o)).expect("in memory");
         *n += 1;
         self.held += buf.len() - before;
-        if self.held > SPOOL_BUDGET {
+        if self.held > self.budget {
             self.spill()?;
         }
         Ok(())
@@ -866,6 +867,7 @@ pub fn import_coco(
         counts: HashMap::new(),
         spilled: HashSet::new(),
         held: 0,
+        budget: SPOOL_BUDGET,
     };
     let mut types: HashMap<String, HashSet<AnnotationType>> = HashMap::new();
     let mut seen_ids: HashSet<i64> = HashSet::new();
@@ -1888,6 +1890,42 @@ mod tests {
             assert_eq!(rle, &Rle::from_mask(&want, 3, 4), "value {value}");
         }
         assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn spooled_features_survive_spills() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool {
+            dir: dir.path().to_path_buf(),
+            buffers: HashMap::new(),
+            counts: HashMap::new(),
+            spilled: HashSet::new(),
+            held: 0,
+            budget: 300, // a few features: most go through part files
+        };
+        for i in 0..40 {
+            let mut o = box_object([i as f64, 0.0, 1.0, 1.0]);
+            o.id = Some(ObjectId::Int(i));
+            spool.push(if i % 3 == 0 { "a" } else { "b" }, &o).unwrap();
+        }
+        assert!(!spool.spilled.is_empty());
+        for (image, n) in [("a", 14), ("b", 26)] {
+            let p = spool.finish(image, &Collection::default()).unwrap();
+            let c = geojson::read(&p, geojson::ReadOptions::default())
+                .unwrap()
+                .collection;
+            assert_eq!(c.objects.len(), n, "{image}");
+            assert_eq!(c.image.as_deref(), Some(image));
+            assert!(
+                c.objects.windows(2).all(|w| w[0].id < w[1].id),
+                "file order kept"
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "part files removed: {left:?}");
     }
 
     #[test]

@@ -172,6 +172,108 @@ fn simplify(ring: &[(i64, i64)]) -> Ring {
         .collect()
 }
 
+/// Splits rings that pass through a vertex more than once into simple rings and regroups them
+/// by orientation: loops turning like an exterior (positive area) become exteriors, the others
+/// holes of the exterior that contains them. The pixels are unchanged (even-odd parity is a sum
+/// over edges), but every ring is simple, as the OGC rules (shapely, `geo`) want: a traced
+/// object that touches itself at a pixel corner comes out as an exterior plus a hole touching
+/// it at that corner. Usually returns one polygon; several when loops turn out to be separate
+/// areas.
+pub fn simple_rings(p: &Polygon) -> Vec<Polygon> {
+    let repeats = |r: &Ring| {
+        let mut seen = std::collections::HashSet::with_capacity(r.len());
+        !r.iter()
+            .all(|v| seen.insert((v[0].to_bits(), v[1].to_bits())))
+    };
+    if !std::iter::once(&p.exterior).chain(&p.holes).any(repeats) {
+        return vec![p.clone()];
+    }
+    let mut loops: Vec<Ring> = Vec::new();
+    for ring in std::iter::once(&p.exterior).chain(&p.holes) {
+        split_loops(ring, &mut loops);
+    }
+    // Exteriors turn the way the given exterior turns (either winding is accepted).
+    let sign = signed_area2(&p.exterior).signum();
+    let (mut exteriors, holes): (Vec<Ring>, Vec<Ring>) = loops
+        .into_iter()
+        .partition(|r| signed_area2(r).signum() == sign);
+    if exteriors.is_empty() {
+        // A polygon given with its exterior wound the other way: keep it as it was.
+        return vec![p.clone()];
+    }
+    if exteriors.len() == 1 {
+        return vec![Polygon {
+            exterior: exteriors.remove(0),
+            holes,
+        }];
+    }
+    let mut out: Vec<Polygon> = exteriors
+        .into_iter()
+        .map(|exterior| Polygon {
+            exterior,
+            holes: Vec::new(),
+        })
+        .collect();
+    // Smallest containing exterior first: nested areas keep their own holes.
+    out.sort_by(|a, b| {
+        signed_area2(&a.exterior)
+            .abs()
+            .total_cmp(&signed_area2(&b.exterior).abs())
+    });
+    for h in holes {
+        let at = out
+            .iter()
+            .position(|o| {
+                h.iter()
+                    .find(|v| !o.exterior.contains(v))
+                    .is_some_and(|v| inside(&o.exterior, *v))
+            })
+            .unwrap_or(out.len() - 1);
+        out[at].holes.push(h);
+    }
+    out
+}
+
+/// Cuts a ring into simple loops at its repeated vertices; loops without area are dropped.
+fn split_loops(ring: &Ring, out: &mut Vec<Ring>) {
+    let key = |v: &[f64; 2]| (v[0].to_bits(), v[1].to_bits());
+    let mut path: Ring = Vec::with_capacity(ring.len());
+    let mut at: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
+    for v in ring {
+        if let Some(&j) = at.get(&key(v)) {
+            let lp: Ring = path.drain(j..).collect();
+            for u in &lp[1..] {
+                at.remove(&key(u));
+            }
+            path.push(*v);
+            if signed_area2(&lp) != 0.0 {
+                out.push(lp);
+            }
+        } else {
+            at.insert(key(v), path.len());
+            path.push(*v);
+        }
+    }
+    if signed_area2(&path) != 0.0 {
+        out.push(path);
+    }
+}
+
+/// Whether `p` is inside `ring` (even-odd).
+fn inside(ring: &Ring, p: [f64; 2]) -> bool {
+    let n = ring.len();
+    let mut c = false;
+    for i in 0..n {
+        let (a, b) = (ring[i], ring[(i + 1) % n]);
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < a[0] + (p[1] - a[1]) * (b[0] - a[0]) / (b[1] - a[1])
+        {
+            c = !c;
+        }
+    }
+    c
+}
+
 /// Fills, in a row-major buffer of `height × width`, the pixels of `polygon` (even-odd over
 /// the exterior and holes), setting them to `value`; returns the pixels set. A pixel is inside
 /// when its centre is, decided exactly as pycocotools' `frPyObjects` decides it (the boundary
@@ -260,7 +362,66 @@ mod tests {
         assert_eq!(back, m);
     }
 
+    #[test]
+    fn self_touching_rings_become_simple() {
+        // A ring closed only by a diagonal step, and a hole of two diagonal pixels.
+        #[rustfmt::skip]
+        let m: Vec<u8> = vec![
+            0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+            1, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1,
+            1, 0, 0, 0, 1, 0, 1, 0, 1, 1, 1,
+            1, 0, 0, 0, 1, 0, 1, 1, 0, 1, 1,
+            1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1,
+        ];
+        let t = trace(&m, 5, 11);
+        for p in &t[&1] {
+            let mut want = vec![0u8; 55];
+            rasterise(p, 1u8, &mut want, 5, 11);
+            let simple = simple_rings(p);
+            assert_eq!(simple.len(), 1);
+            let mut got = vec![0u8; 55];
+            rasterise(&simple[0], 1u8, &mut got, 5, 11);
+            assert_eq!(got, want);
+            for r in std::iter::once(&simple[0].exterior).chain(&simple[0].holes) {
+                let mut seen = std::collections::HashSet::new();
+                assert!(
+                    r.iter()
+                        .all(|v| seen.insert((v[0].to_bits(), v[1].to_bits()))),
+                    "{r:?}"
+                );
+            }
+        }
+        let pocket = &t[&1][0];
+        assert_eq!(
+            simple_rings(pocket)[0].holes.len(),
+            1,
+            "the pocket is a hole"
+        );
+        let diag = &t[&1][1];
+        assert_eq!(
+            simple_rings(diag)[0].holes.len(),
+            2,
+            "two holes touching at a corner"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn simple_rings_keep_the_pixels(h in 1usize..20, w in 1usize..20, bits in proptest::collection::vec(0u8..3, 400)) {
+            let mask: Vec<u8> = (0..h * w).map(|i| bits[i]).collect();
+            for (value, polys) in trace(&mask, h, w) {
+                for p in polys {
+                    let mut want = vec![0u8; h * w];
+                    rasterise(&p, value, &mut want, h, w);
+                    let mut got = vec![0u8; h * w];
+                    for q in simple_rings(&p) {
+                        rasterise(&q, value, &mut got, h, w);
+                    }
+                    prop_assert_eq!(got, want);
+                }
+            }
+        }
+
         #[test]
         fn mask_to_polygons_to_mask_is_exact(h in 1usize..20, w in 1usize..20, bits in proptest::collection::vec(0u8..4, 400)) {
             let mask: Vec<u8> = (0..h * w).map(|i| bits[i]).collect();

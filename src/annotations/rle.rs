@@ -540,5 +540,25 @@ mod tests {
             let r = Rle::from_polygon(xy, h, w).unwrap();
             prop_assert_eq!(r.counts.iter().map(|&c| u64::from(c)).sum::<u64>(), u64::from(h * w));
         }
+
+        #[test]
+        fn run_algebra_matches_dense_masks(h in 1u32..16, w in 1u32..16, a in proptest::collection::vec(any::<bool>(), 256), b in proptest::collection::vec(any::<bool>(), 256)) {
+            let n = (h * w) as usize;
+            let ma: Vec<u8> = a[..n].iter().map(|&v| u8::from(v)).collect();
+            let mb: Vec<u8> = b[..n].iter().map(|&v| u8::from(v)).collect();
+            let (ra, rb) = (Rle::from_mask(&ma, h, w), Rle::from_mask(&mb, h, w));
+            let runs: Vec<(u64, u64)> = ra.intervals().collect();
+            prop_assert_eq!(Rle::from_intervals(&runs, h, w), ra.clone());
+            let union: Vec<u8> = ma.iter().zip(&mb).map(|(x, y)| x | y).collect();
+            prop_assert_eq!(Rle::union(&[ra.clone(), rb.clone()]).unwrap(), Rle::from_mask(&union, h, w));
+            let inter = ma.iter().zip(&mb).filter(|(x, y)| **x == 1 && **y == 1).count() as u64;
+            prop_assert_eq!(ra.intersection_area(&rb), inter);
+            let u = union.iter().map(|&v| u64::from(v)).sum::<u64>();
+            let iou = if u == 0 { 1.0 } else { inter as f64 / u as f64 };
+            prop_assert!((ra.iou(&rb) - iou).abs() < 1e-12);
+            // Toggles (as the rasteriser emits them) build the same masks.
+            let toggles: Vec<u64> = runs.iter().flat_map(|&(s, e)| [s, e]).collect();
+            prop_assert_eq!(Rle::from_toggles(&toggles, h, w), ra);
+        }
     }
 }

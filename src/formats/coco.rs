@@ -272,7 +272,8 @@ fn open(path: &Path) -> Result<JsonStream<std::fs::File>, Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(JsonStream::new(f))
+    let size = f.metadata().map(|m| m.len() + 1).unwrap_or(u64::MAX);
+    Ok(JsonStream::with_size_hint(f, size))
 }
 
 fn parse_annotation(bytes: &[u8]) -> Result<Annotation, ElementError> {

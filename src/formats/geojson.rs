@@ -11,7 +11,7 @@
 //! image-level labels in the foreign member `image_labels`, the image id in `image`.
 
 use super::json_stream::{line_col, ElementError, JsonStream, StreamError};
-use crate::annotations::contour::signed_area2;
+use crate::annotations::contour::{signed_area2, simple_rings};
 use crate::annotations::rle::MAX_COORDINATE;
 use crate::annotations::shapes::{keys, Collection, Geometry, ImageLabel, Object, ObjectId, Point};
 use crate::annotations::{Polygon, Ring};
@@ -114,7 +114,8 @@ pub fn read(path: &Path, opts: ReadOptions) -> Result<Read, Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut s = JsonStream::new(file);
+    let size = file.metadata().map(|m| m.len() + 1).unwrap_or(u64::MAX);
+    let mut s = JsonStream::with_size_hint(file, size);
     let err = |e| Error::from_stream(path, e);
     let mut out = Read::default();
     let mut index = 0usize;
@@ -553,8 +554,18 @@ pub fn geometry_value(g: &Geometry) -> Value {
                 .map(|l| Value::Array(l.iter().map(point_value).collect()))
                 .collect(),
         ),
-        Geometry::Polygon(p) => polygon_value(p),
-        Geometry::MultiPolygon(ps) => Value::Array(ps.iter().map(polygon_value).collect()),
+        Geometry::Polygon(_) | Geometry::MultiPolygon(_) => {
+            // Rings touching themselves at a corner are written as simple rings (OGC).
+            let simple: Vec<Polygon> = g.polygons().iter().flat_map(simple_rings).collect();
+            if matches!(g, Geometry::Polygon(_)) && simple.len() == 1 {
+                polygon_value(&simple[0])
+            } else {
+                return json!({
+                    "type": "MultiPolygon",
+                    "coordinates": Value::Array(simple.iter().map(polygon_value).collect()),
+                });
+            }
+        }
     };
     json!({ "type": g.type_name(), "coordinates": coordinates })
 }
@@ -745,6 +756,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("t.geojson:2:"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn traced_masks_survive_a_write_and_read(h in 1usize..16, w in 1usize..16, bits in proptest::collection::vec(0i64..4, 256)) {
+            let mask = &bits[..h * w];
+            let objects = crate::annotations::shapes::objects_from_labels(mask, h, w);
+            let c = Collection {
+                objects: objects.iter().map(|(_, o)| o.clone()).collect(),
+                ..Collection::default()
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("r.geojson");
+            write(&p, &c).unwrap();
+            let back = read(&p, ReadOptions::default()).unwrap().collection;
+            proptest::prop_assert_eq!(back.objects.len(), objects.len());
+            for ((value, o), b) in objects.iter().zip(&back.objects) {
+                let want: Vec<u8> = mask.iter().map(|v| u8::from(v == value)).collect();
+                let want = crate::annotations::Rle::from_mask(&want, h as u32, w as u32);
+                proptest::prop_assert_eq!(b.geometry.to_rle(h as u32, w as u32).unwrap(), want);
+                proptest::prop_assert_eq!(b.label(), o.label());
+            }
+        }
     }
 
     #[test]

@@ -197,10 +197,18 @@ pub(crate) struct JsonStream<R> {
 }
 
 impl<R: Read> JsonStream<R> {
+    #[cfg(test)]
     pub(crate) fn new(reader: R) -> Self {
+        Self::with_size_hint(reader, BUFFER as u64)
+    }
+
+    /// A stream whose buffer starts at the document's size when that is below the usual 8 MB
+    /// (many small files should not each zero a big buffer).
+    pub(crate) fn with_size_hint(reader: R, size: u64) -> Self {
+        let n = usize::try_from(size).unwrap_or(BUFFER).clamp(64, BUFFER);
         JsonStream {
             reader,
-            buf: vec![0; BUFFER],
+            buf: vec![0; n],
             pos: 0,
             len: 0,
             base: 0,

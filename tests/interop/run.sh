@@ -54,4 +54,7 @@ JSON
 echo "== COCO RLE: mifa against pycocotools (strings, areas, boxes, polygon rasterisation)"
 cargo build --release --quiet --example coco_rle
 "$py" tests/interop/coco_rle_interop.py target/release/examples/coco_rle 2000
-echo "interop: 4 passed, 0 failed"
+echo "== Vector annotations: COCO and GeoJSON written by mifa, read by pycocotools, shapely, geojson (and back)"
+cargo build --release --quiet --example annotation_masks
+"$py" tests/interop/vectors_interop.py target/release/mifa target/release/examples/annotation_masks "$work"
+echo "interop: 5 passed, 0 failed"
