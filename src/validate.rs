@@ -703,109 +703,9 @@ impl Checker<'_> {
         }
     }
 
-    /// Checks a vector annotation file: readable, every object usable and valid (OGC rules),
-    /// inside its image, of a known class, with a unique id.
-    fn vector_file(&mut self, m: &Manifest, rel: &str, image: Option<&str>) {
-        use crate::formats::geojson;
-        let path = self.root.join(rel);
-        if !path.is_file() {
-            return; // reported by `file`
-        }
-        let read = match geojson::read(&path, geojson::ReadOptions { skip_invalid: true }) {
-            Ok(r) => r,
-            Err(e) => {
-                self.issues
-                    .push(Issue::error("geojson", rel, None, e.to_string()));
-                return;
-            }
-        };
-        for (object, reason) in &read.dropped {
-            self.issues.push(Issue::error(
-                "geometry",
-                rel,
-                None,
-                format!("{object}: {reason}"),
-            ));
-        }
-        for w in &read.warnings {
-            self.issues
-                .push(Issue::warning("geojson", rel, None, w.clone()));
-        }
-        let c = &read.collection;
-        if c.objects.is_empty() && c.image_labels.is_empty() {
-            self.issues
-                .push(Issue::warning("empty", rel, None, "holds no annotations"));
-        }
-        let size = image
-            .and_then(|i| m.image(i))
-            .and_then(crate::vectors::image_size);
-        let mut seen = HashSet::new();
-        for (i, o) in c.objects.iter().enumerate() {
-            let name = o.name(i);
-            if let Some(id) = &o.id {
-                if !seen.insert(id.clone()) {
-                    self.issues.push(Issue::error(
-                        "duplicate",
-                        rel,
-                        None,
-                        format!("object {name}: the id is used twice"),
-                    ));
-                }
-            }
-            for p in crate::vectors::geometry_problems(o) {
-                self.issues.push(Issue::warning(
-                    "geometry",
-                    rel,
-                    None,
-                    format!("object {name}: {p} (rasterised even-odd, as pycocotools would)"),
-                ));
-            }
-            if let (Some((h, w)), Some([x0, y0, x1, y1])) = (size, o.geometry.bounds()) {
-                let (h, w) = (f64::from(h), f64::from(w));
-                if x1 < 0.0 || y1 < 0.0 || x0 > w || y0 > h {
-                    self.issues.push(Issue::error(
-                        "bounds",
-                        rel,
-                        None,
-                        format!("object {name} lies wholly outside its {w}×{h} image"),
-                    ));
-                } else if x0 < 0.0 || y0 < 0.0 || x1 > w || y1 > h {
-                    self.issues.push(Issue::warning(
-                        "bounds",
-                        rel,
-                        None,
-                        format!("object {name} extends beyond its {w}×{h} image (x {x0}..{x1}, y {y0}..{y1})"),
-                    ));
-                }
-            }
-            if let Some(class) = o.class() {
-                if m.class(class).is_none() {
-                    self.issues.push(Issue::error(
-                        "class",
-                        rel,
-                        None,
-                        format!("object {name}: class {class:?} is not in the package's classes"),
-                    ));
-                }
-            }
-        }
-        for l in &c.image_labels {
-            if m.class(&l.class).is_none() {
-                self.issues.push(Issue::error(
-                    "class",
-                    rel,
-                    None,
-                    format!(
-                        "image label: class {:?} is not in the package's classes",
-                        l.class
-                    ),
-                ));
-            }
-        }
-    }
-
     fn annotation_sets(&mut self, m: &Manifest) {
         let images: HashSet<&str> = m.images.iter().map(|x| x.id.as_str()).collect();
+        let mut vectors: Vec<(&str, Option<&str>)> = Vec::new();
         self.ids(
             "annotation_sets",
             m.annotation_sets.iter().map(|x| x.id.as_str()),
@@ -836,7 +736,7 @@ impl Checker<'_> {
                 if f.path.ends_with(crate::vectors::VECTOR_EXT)
                     && package::check_relative_path(&f.path).is_ok()
                 {
-                    self.vector_file(m, &f.path, f.source_images.first().map(String::as_str));
+                    vectors.push((f.path.as_str(), f.source_images.first().map(String::as_str)));
                 }
                 if !seen.insert(f.path.as_str()) {
                     self.error(
@@ -877,6 +777,14 @@ impl Checker<'_> {
                 }
             }
         }
+        // Vector files are independent: check them on every core.
+        use rayon::prelude::*;
+        let root = self.root;
+        let found: Vec<Vec<Issue>> = vectors
+            .par_iter()
+            .map(|(rel, image)| vector_file(root, m, rel, *image))
+            .collect();
+        self.issues.extend(found.into_iter().flatten());
     }
 
     fn unknown_keys(&mut self, m: &Manifest) {
@@ -899,6 +807,106 @@ impl Checker<'_> {
             self.warn("unknown_key", path, msg);
         }
     }
+}
+
+/// Checks a vector annotation file: readable, every object usable and valid (OGC rules),
+/// inside its image, of a known class, with a unique id.
+fn vector_file(root: &Path, m: &Manifest, rel: &str, image: Option<&str>) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    use crate::formats::geojson;
+    let path = root.join(rel);
+    if !path.is_file() {
+        return issues; // reported by `file`
+    }
+    let read = match geojson::read(&path, geojson::ReadOptions { skip_invalid: true }) {
+        Ok(r) => r,
+        Err(e) => {
+            issues.push(Issue::error("geojson", rel, None, e.to_string()));
+            return issues;
+        }
+    };
+    for (object, reason) in &read.dropped {
+        issues.push(Issue::error(
+            "geometry",
+            rel,
+            None,
+            format!("{object}: {reason}"),
+        ));
+    }
+    for w in &read.warnings {
+        issues.push(Issue::warning("geojson", rel, None, w.clone()));
+    }
+    let c = &read.collection;
+    if c.objects.is_empty() && c.image_labels.is_empty() {
+        issues.push(Issue::warning("empty", rel, None, "holds no annotations"));
+    }
+    let size = image
+        .and_then(|i| m.image(i))
+        .and_then(crate::vectors::image_size);
+    let mut seen = HashSet::new();
+    for (i, o) in c.objects.iter().enumerate() {
+        let name = o.name(i);
+        if let Some(id) = &o.id {
+            if !seen.insert(id.clone()) {
+                issues.push(Issue::error(
+                    "duplicate",
+                    rel,
+                    None,
+                    format!("object {name}: the id is used twice"),
+                ));
+            }
+        }
+        for p in crate::vectors::geometry_problems(o) {
+            issues.push(Issue::warning(
+                "geometry",
+                rel,
+                None,
+                format!("object {name}: {p} (rasterised even-odd, as pycocotools would)"),
+            ));
+        }
+        if let (Some((h, w)), Some([x0, y0, x1, y1])) = (size, o.geometry.bounds()) {
+            let (h, w) = (f64::from(h), f64::from(w));
+            if x1 < 0.0 || y1 < 0.0 || x0 > w || y0 > h {
+                issues.push(Issue::error(
+                    "bounds",
+                    rel,
+                    None,
+                    format!("object {name} lies wholly outside its {w}×{h} image"),
+                ));
+            } else if x0 < 0.0 || y0 < 0.0 || x1 > w || y1 > h {
+                issues.push(Issue::warning(
+                    "bounds",
+                    rel,
+                    None,
+                    format!("object {name} extends beyond its {w}×{h} image (x {x0}..{x1}, y {y0}..{y1})"),
+                ));
+            }
+        }
+        if let Some(class) = o.class() {
+            if m.class(class).is_none() {
+                issues.push(Issue::error(
+                    "class",
+                    rel,
+                    None,
+                    format!("object {name}: class {class:?} is not in the package's classes"),
+                ));
+            }
+        }
+    }
+    for l in &c.image_labels {
+        if m.class(&l.class).is_none() {
+            issues.push(Issue::error(
+                "class",
+                rel,
+                None,
+                format!(
+                    "image label: class {:?} is not in the package's classes",
+                    l.class
+                ),
+            ));
+        }
+    }
+    issues
 }
 
 /// Ids name files and folders and appear in URLs: letters, digits, `_`, `.`, `-`.

@@ -152,53 +152,31 @@ fn check_set_id(set: &str) -> Result<(), Error> {
 fn prepare(
     c: &mut Collection,
     image: &str,
-    (height, width): (u32, u32),
+    size: (u32, u32),
     skip: bool,
     fid: &mut Fidelity,
     warnings: &mut Vec<String>,
 ) -> Result<(), Error> {
-    let (h, w) = (f64::from(height), f64::from(width));
     let mut kept = Vec::with_capacity(c.objects.len());
     let mut seen: HashSet<ObjectId> = HashSet::new();
     for (i, o) in std::mem::take(&mut c.objects).into_iter().enumerate() {
         let name = o.name(i);
-        let problem = if let Some((k, v)) = o.geometry.bad_coordinate() {
-            Some(format!("coordinate {k} is {v}; out of range"))
-        } else {
-            match o.geometry.bounds() {
-                Some([x0, y0, x1, y1]) => {
-                    if x1 < 0.0 || y1 < 0.0 || x0 > w || y0 > h {
-                        Some(format!(
-                            "lies wholly outside the {width}×{height} image (extent x {x0}..{x1}, y {y0}..{y1})"
-                        ))
-                    } else {
-                        if x0 < 0.0 || y0 < 0.0 || x1 > w || y1 > h {
-                            warnings.push(format!(
-                                "image {image}, object {name}: extends beyond the {width}×{height} image (extent x {x0}..{x1}, y {y0}..{y1}); pixels outside are ignored when rasterised"
-                            ));
-                        }
-                        None
-                    }
-                }
-                None => Some("has no coordinates".to_string()),
-            }
-        };
-        let problem = problem.or_else(|| match &o.id {
-            Some(id) if seen.contains(id) => Some(format!("id {id} is used twice")),
-            _ => None,
+        let checked = check_object(&o, size).and_then(|w| match &o.id {
+            Some(id) if seen.contains(id) => Err(format!("id {id} is used twice")),
+            _ => Ok(w),
         });
-        match problem {
-            Some(p) if skip => fid.drop(image, &name, p),
-            Some(p) => return Err(Error::Invalid(format!("image {image}, object {name}: {p}"))),
-            None => {
+        match checked {
+            Err(p) if skip => fid.drop(image, &name, p),
+            Err(p) => return Err(Error::Invalid(format!("image {image}, object {name}: {p}"))),
+            Ok(notes) => {
                 if let Some(id) = &o.id {
                     seen.insert(id.clone());
                 }
-                for p in geometry_problems(&o) {
-                    warnings.push(format!(
-                        "image {image}, object {name}: {p}; kept (rasterised even-odd, as pycocotools would)"
-                    ));
-                }
+                warnings.extend(
+                    notes
+                        .into_iter()
+                        .map(|n| format!("image {image}, object {name}: {n}")),
+                );
                 kept.push(o);
             }
         }
@@ -219,6 +197,35 @@ fn prepare(
     }
     c.objects = kept;
     Ok(())
+}
+
+/// One object against its image: `Err` when it cannot be used (bad coordinates, wholly
+/// outside), else the warnings it deserves (partly outside, invalid geometry by the OGC rules).
+fn check_object(o: &Object, (height, width): (u32, u32)) -> Result<Vec<String>, String> {
+    let (h, w) = (f64::from(height), f64::from(width));
+    if let Some((k, v)) = o.geometry.bad_coordinate() {
+        return Err(format!("coordinate {k} is {v}; out of range"));
+    }
+    let Some([x0, y0, x1, y1]) = o.geometry.bounds() else {
+        return Err("has no coordinates".into());
+    };
+    if x1 < 0.0 || y1 < 0.0 || x0 > w || y0 > h {
+        return Err(format!(
+            "lies wholly outside the {width}×{height} image (extent x {x0}..{x1}, y {y0}..{y1})"
+        ));
+    }
+    let mut notes = Vec::new();
+    if x0 < 0.0 || y0 < 0.0 || x1 > w || y1 > h {
+        notes.push(format!(
+            "extends beyond the {width}×{height} image (extent x {x0}..{x1}, y {y0}..{y1}); pixels outside are ignored when rasterised"
+        ));
+    }
+    for p in geometry_problems(o) {
+        notes.push(format!(
+            "{p}; kept (rasterised even-odd, as pycocotools would)"
+        ));
+    }
+    Ok(notes)
 }
 
 /// Adds the collection's classes to the vocabulary (colours from the file when it has them)
@@ -639,8 +646,7 @@ impl Spool {
                 w.write_all(&buf)?;
             }
             w.write_all(b"\n]}\n")?;
-            w.flush()?;
-            w.get_ref().sync_all()
+            w.flush()
         })();
         r.map_err(io(&out))?;
         Ok(out)
@@ -651,12 +657,10 @@ impl Spool {
 /// holes (exactly: rasterising them gives the mask back, which `fid` checks).
 fn coco_object(
     a: &Annotation,
-    index: usize,
     (height, width): (u32, u32),
     class: Option<(&str, Option<[u8; 3]>)>,
-    image: &str,
-    fid: &mut Fidelity,
-) -> Result<Object, String> {
+) -> Result<(Object, Option<f64>), String> {
+    let mut iou = None;
     let mut o = match &a.segmentation {
         Segmentation::Polygons(parts) => {
             let mut polys = Vec::with_capacity(parts.len());
@@ -700,7 +704,7 @@ fn coco_object(
                 return Err("the RLE mask is empty".into());
             };
             let back = t.geometry.to_rle(height, width).expect("an area");
-            fid.compare(image, &a.name(index), back.iou(&rle));
+            iou = Some(back.iou(&rle));
             let mut o = Object::new(t.geometry);
             o.properties.insert(
                 "coco_rle".into(),
@@ -737,7 +741,7 @@ fn coco_object(
             o.properties.insert(k.clone(), v.clone());
         }
     }
-    Ok(o)
+    Ok((o, iou))
 }
 
 /// Imports a COCO file (or a results file, whose image ids must come from an earlier COCO
@@ -874,18 +878,30 @@ pub fn import_coco(
     let mut next_id = 0i64;
     let mut index = 0usize;
     let mut failure: Option<Error> = None;
-    let result = coco::for_each_annotation(file, |a| {
-        let i = index;
-        index += 1;
-        fid.objects_in += 1;
-        let name = a.name(i);
+    // Converting (RLE tracing) and checking (OGC validity) run on every core as the file is
+    // parsed; ids, drops and spooling stay in file order.
+    enum Converted {
+        Ready {
+            image: String,
+            object: Box<Object>,
+            iou: Option<f64>,
+            notes: Vec<String>,
+        },
+        Unusable {
+            image: String,
+            why: String,
+        },
+    }
+    let convert = |a: Annotation| -> (Annotation, Converted) {
         let Some((image, size)) = sizes.get(&a.image_id) else {
             let why = format!("image_id {} is not a package image", a.image_id);
-            if skip {
-                fid.drop("?", &name, why);
-                return Ok(());
-            }
-            return Err(format!("{name}: {why}"));
+            return (
+                a,
+                Converted::Unusable {
+                    image: "?".into(),
+                    why,
+                },
+            );
         };
         let class = match a.category_id {
             Some(c) => match cat_class.get(&c) {
@@ -893,55 +909,88 @@ pub fn import_coco(
                 None if header.categories.is_empty() => None,
                 None => {
                     let why = format!("category_id {c} is not a category");
-                    if skip {
-                        fid.drop(image, &name, why);
-                        return Ok(());
-                    }
-                    return Err(format!("{name}: {why}"));
+                    return (
+                        a,
+                        Converted::Unusable {
+                            image: image.clone(),
+                            why,
+                        },
+                    );
                 }
             },
             None => None,
         };
-        match coco_object(&a, i, *size, class, image, &mut fid) {
-            Ok(mut o) => {
-                let mut c = Collection {
-                    objects: vec![o.clone()],
-                    ..Collection::default()
-                };
-                if let Err(e) = prepare(&mut c, image, *size, skip, &mut fid, &mut warnings) {
-                    return Err(e.to_string());
-                }
-                if c.objects.is_empty() {
-                    return Ok(()); // dropped, recorded
-                }
-                match o.id {
+        let done = coco_object(&a, *size, class)
+            .and_then(|(o, iou)| check_object(&o, *size).map(|notes| (o, iou, notes)));
+        let c = match done {
+            Ok((o, iou, notes)) => Converted::Ready {
+                image: image.clone(),
+                object: Box::new(o),
+                iou,
+                notes,
+            },
+            Err(why) => Converted::Unusable {
+                image: image.clone(),
+                why,
+            },
+        };
+        // The geometry is in the object now; keep only what naming needs.
+        let slim = Annotation {
+            segmentation: Segmentation::None,
+            extra: None,
+            ..a
+        };
+        (slim, c)
+    };
+    let result = coco::for_each_annotation_with(file, convert, |(a, c)| {
+        let i = index;
+        index += 1;
+        fid.objects_in += 1;
+        let name = a.name(i);
+        match c {
+            Converted::Unusable { image, why } if skip => {
+                fid.drop(&image, &name, why);
+                Ok(())
+            }
+            Converted::Unusable { image, why } if image == "?" => Err(format!("{name}: {why}")),
+            Converted::Unusable { image, why } => Err(format!("{name} (image {image}): {why}")),
+            Converted::Ready {
+                image,
+                mut object,
+                iou,
+                notes,
+            } => {
+                match object.id {
                     Some(ObjectId::Int(id)) if seen_ids.insert(id) => next_id = next_id.max(id),
                     Some(ObjectId::Int(id)) => {
                         let why = format!("id {id} is used twice");
                         if skip {
-                            fid.drop(image, &name, why);
+                            fid.drop(&image, &name, why);
                             return Ok(());
                         }
                         return Err(format!("{name}: {why}"));
                     }
-                    _ => o.id = None,
+                    _ => object.id = None,
                 }
+                if let Some(iou) = iou {
+                    fid.compare(&image, &name, iou);
+                }
+                warnings.extend(
+                    notes
+                        .into_iter()
+                        .map(|n| format!("image {image}, object {name}: {n}")),
+                );
                 types
                     .entry(image.clone())
                     .or_default()
-                    .insert(o.annotation_type());
-                if let Err(e) = spool.push(image, &o) {
+                    .insert(object.annotation_type());
+                if let Err(e) = spool.push(&image, &object) {
                     failure = Some(e);
                     return Err(String::new());
                 }
                 fid.objects_out += 1;
                 Ok(())
             }
-            Err(why) if skip => {
-                fid.drop(image, &name, why);
-                Ok(())
-            }
-            Err(why) => Err(format!("{name} (image {image}): {why}")),
         }
     });
     if let Some(e) = failure {
@@ -968,8 +1017,13 @@ pub fn import_coco(
     }
     let extra = Collection::default();
     let mut staged = Vec::new();
+    let mut finished = Vec::with_capacity(written.len());
     for image in &written {
-        let tmp = spool.finish(image, &extra)?;
+        finished.push(spool.finish(image, &extra)?);
+    }
+    // One flush of the filesystem instead of one per file.
+    crate::formats::store::make_durable(&staging).map_err(io(&staging))?;
+    for (image, tmp) in written.iter().zip(finished) {
         let s = Staged::new(pkg, &vector_path(&set, image), opts.common.replace)?;
         std::fs::rename(&tmp, &s.tmp).map_err(io(&tmp))?;
         staged.push(s);

@@ -279,7 +279,7 @@ fn bad_coco_is_named_and_leaves_the_package_untouched() {
         (
             "category.json",
             text.replace("\"category_id\": 2", "\"category_id\": 7"),
-            "annotation 10: category_id 7 is not a category",
+            "annotation 10 (image blobs): category_id 7 is not a category",
         ),
         (
             "image.json",

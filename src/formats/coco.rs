@@ -280,35 +280,46 @@ fn parse_annotation(bytes: &[u8]) -> Result<Annotation, ElementError> {
     Ok(serde_json::from_slice(bytes)?)
 }
 
-/// Reads the file, giving each annotation to `sink` as it is parsed (in file order); returns
-/// the rest. `sink: None` skips the annotations (counting them) without parsing.
-fn read(
-    path: &Path,
-    mut sink: Option<&mut dyn FnMut(Annotation) -> Result<(), String>>,
-) -> Result<Header, Error> {
+/// What to do with each annotation: `map` it where it is parsed (on any core), then give the
+/// result to `sink` in file order.
+type Each<'a, T> = (
+    &'a (dyn Fn(Annotation) -> T + Sync),
+    &'a mut dyn FnMut(T) -> Result<(), String>,
+);
+
+/// Reads the file, mapping and sinking each annotation as it is parsed; returns the rest.
+/// `each: None` skips the annotations (counting them) without parsing.
+fn read<T: Send>(path: &Path, mut sink: Option<Each<'_, T>>) -> Result<Header, Error> {
     let mut s = open(path)?;
     let mut header = Header::default();
     let err = |e| Error::from_stream(path, e);
     let mut count = 0usize;
-    let mut take = |a: Annotation,
-                    sink: &mut Option<&mut dyn FnMut(Annotation) -> Result<(), String>>|
-     -> Result<(), StreamError> {
+    let mut take = |t: T, sink: &mut Option<Each<'_, T>>| -> Result<(), StreamError> {
         count += 1;
-        if let Some(f) = sink.as_mut() {
-            f(a).map_err(StreamError::Stopped)?;
+        if let Some((_, f)) = sink.as_mut() {
+            f(t).map_err(StreamError::Stopped)?;
         }
         Ok(())
+    };
+    let map: Option<&(dyn Fn(Annotation) -> T + Sync)> = sink.as_ref().map(|(m, _)| *m);
+    let parse = |b: &[u8]| -> Result<T, ElementError> {
+        let a = parse_annotation(b)?;
+        Ok(map.expect("parsed only with a sink")(a))
     };
     let result = match s.peek().map_err(err)? {
         Some(b'[') => {
             header.results = true;
-            s.parse_elements(parse_annotation, |a| take(a, &mut sink))
+            if sink.is_some() {
+                s.parse_elements(parse, |a| take(a, &mut sink))
+            } else {
+                s.skip().map(|n| header.annotations = n)
+            }
         }
         Some(b'{') => s.members(|s, key| {
             match key.as_str() {
                 "annotations" => {
                     if sink.is_some() {
-                        s.parse_elements(parse_annotation, |a| take(a, &mut sink))?
+                        s.parse_elements(parse, |a| take(a, &mut sink))?
                     } else {
                         header.annotations = s.skip()?;
                     }
@@ -360,16 +371,26 @@ fn read(
 
 /// Reads everything but the annotations, which are skipped (counted) without being parsed.
 pub fn read_header(path: &Path) -> Result<Header, Error> {
-    read(path, None)
+    read::<()>(path, None)
 }
 
 /// Streams the annotations to `f` in file order, parsed in parallel, never holding the file;
 /// an `Err` from `f` stops the read. Returns the header.
 pub fn for_each_annotation(
     path: &Path,
-    mut f: impl FnMut(Annotation) -> Result<(), String>,
+    f: impl FnMut(Annotation) -> Result<(), String>,
 ) -> Result<Header, Error> {
-    read(path, Some(&mut f))
+    for_each_annotation_with(path, |a| a, f)
+}
+
+/// Like [`for_each_annotation`], with `map` applied to each annotation on the core that parsed
+/// it (for work that should run in parallel), `sink` in file order.
+pub fn for_each_annotation_with<T: Send>(
+    path: &Path,
+    map: impl Fn(Annotation) -> T + Sync,
+    mut sink: impl FnMut(T) -> Result<(), String>,
+) -> Result<Header, Error> {
+    read(path, Some((&map, &mut sink)))
 }
 
 impl Dataset {
