@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo data: build a MIFA/REMBI dataset package from the DSB2018 sample
 # in examples/data/dsb2018 (image as OME-Zarr, mask as an OME-Zarr label, metadata from a sheet),
-# validate and summarise it, and export it back to TIFF. Output: demo-out/ (recreated).
+# trace the mask into polygons, validate and summarise the package, and export it to OME-TIFF, COCO
+# and GeoJSON. Output: demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -9,7 +10,7 @@ mifa=target/release/mifa
 data=examples/data/dsb2018
 pkg=demo-out/dsb2018
 
-rm -rf "$pkg" demo-out/tiff
+rm -rf "$pkg" demo-out/tiff demo-out/coco demo-out/geojson
 mkdir -p demo-out
 set -x
 "$mifa" init "$pkg" --title "Nuclei of cultured cells from the 2018 Data Science Bowl (demo)" --license BSD-3-Clause
@@ -18,6 +19,10 @@ set -x
 "$mifa" add "$pkg" "$data/img2d.tif" --id nuclei --pixel-size 0.65 --unit micrometer
 "$mifa" add "$pkg" --mask "$data/mask2d.tif" --image nuclei --name nuclei --kind instance
 "$mifa" meta import "$pkg" "$data/annotations.tsv"
+# The mask as exact polygons (GeoJSON), then everything as one COCO file and as GeoJSON.
+"$mifa" convert to-polygons "$pkg" --mask nuclei --set nuclei-outlines
 "$mifa" validate "$pkg"
 "$mifa" info "$pkg"
 "$mifa" export "$pkg" tiff demo-out/tiff
+"$mifa" export "$pkg" coco demo-out/coco/instances.json
+"$mifa" export "$pkg" geojson demo-out/geojson

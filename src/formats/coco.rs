@@ -737,6 +737,12 @@ impl Writer {
             path: tmp.clone(),
             source,
         };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
         let file = std::fs::File::create(&tmp).map_err(io)?;
         let mut w = Writer {
             path: path.to_path_buf(),

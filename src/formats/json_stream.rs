@@ -183,7 +183,7 @@ fn special8(chunk: &[u8]) -> bool {
 
 const BUFFER: usize = 8 << 20;
 /// Bytes of elements parsed together (in parallel).
-const BATCH: usize = 4 << 20;
+const BATCH: usize = 1 << 20;
 
 /// A forward-only JSON reader over the top level of a document.
 pub(crate) struct JsonStream<R> {
@@ -428,86 +428,91 @@ impl<R: Read> JsonStream<R> {
         mut sink: S,
     ) -> Result<(), StreamError>
     where
+        R: Send,
         T: Send,
         P: Fn(&[u8]) -> Result<T, ElementError> + Sync,
         S: FnMut(T) -> Result<(), StreamError>,
     {
-        use rayon::prelude::*;
         self.expect(b'[', "'['")?;
-        let mut need_comma = false;
-        let mut after_comma = false;
-        let mut batch: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut state = ArrayState::default();
+        // A pipeline: the next batch is cut (on this thread) while the last one is parsed (on
+        // the others).
+        let mut pending: Option<Batch> = None;
         loop {
-            // Cut complete elements out of the buffer until the batch is full, the buffer runs
-            // out, or the array ends.
-            let mut bytes = 0;
-            let mut done = false;
-            let mut need_more = false;
-            while bytes < BATCH {
-                let Some(b) = self.peek_in_buffer() else {
-                    need_more = true;
-                    break;
-                };
-                if b == b']' {
-                    if after_comma {
-                        return Err(self.syntax("expected an element after ','"));
-                    }
-                    self.pos += 1;
-                    done = true;
-                    break;
+            let (parsed, cut) = match pending.take() {
+                Some(batch) => {
+                    let (parsed, cut) =
+                        rayon::join(|| batch.parse(&parse), || self.cut_batch(&mut state));
+                    (parsed, cut)
                 }
-                if need_comma {
-                    if b != b',' {
-                        return Err(self.syntax("expected ',' or ']' after an element"));
-                    }
-                    self.pos += 1;
-                    need_comma = false;
-                    after_comma = true;
-                    continue;
-                }
-                let start = self.pos;
-                match Scanner::new().feed(&self.buf[start..self.len]) {
-                    Some(end) => {
-                        batch.push(start..start + end);
-                        bytes += end;
-                        self.pos = start + end;
-                        need_comma = true;
-                        after_comma = false;
-                    }
-                    None => {
-                        need_more = true;
-                        break;
-                    }
-                }
-            }
-            let base = self.base;
-            let buf = &self.buf;
-            let parsed: Vec<Result<T, StreamError>> = batch
-                .par_iter()
-                .with_min_len(64)
-                .map(|r| {
-                    let slice = &buf[r.clone()];
-                    parse(slice).map_err(|e| {
-                        let ElementError::Json(e) = e;
-                        let (at, message) = (offset_in(slice, &e), strip_position(&e));
-                        StreamError::Syntax {
-                            offset: base + (r.start + at) as u64,
-                            message,
-                        }
-                    })
-                })
-                .collect();
-            batch.clear();
+                None => (Vec::new(), self.cut_batch(&mut state)),
+            };
             for item in parsed {
                 sink(item?)?;
             }
-            if done {
+            let batch = cut?;
+            let last = state.done;
+            if !batch.ranges.is_empty() {
+                pending = Some(batch);
+            }
+            if last {
+                if let Some(batch) = pending.take() {
+                    for item in batch.parse(&parse) {
+                        sink(item?)?;
+                    }
+                }
                 return Ok(());
             }
-            if need_more && !self.fill()? {
-                return Err(self.syntax("the file ends inside an array"));
+        }
+    }
+
+    /// Copies the next complete elements (up to [`BATCH`] bytes) out of the stream, reading as
+    /// needed; sets `state.done` at the closing bracket.
+    fn cut_batch(&mut self, state: &mut ArrayState) -> Result<Batch, StreamError> {
+        let mut batch = Batch::default();
+        while batch.bytes.len() < BATCH && !state.done {
+            let Some(b) = self.peek_in_buffer() else {
+                if !self.fill()? {
+                    return Err(self.syntax("the file ends inside an array"));
+                }
+                continue;
+            };
+            if b == b']' {
+                if state.after_comma {
+                    return Err(self.syntax("expected an element after ','"));
+                }
+                self.pos += 1;
+                state.done = true;
+                break;
+            }
+            if state.need_comma {
+                if b != b',' {
+                    return Err(self.syntax("expected ',' or ']' after an element"));
+                }
+                self.pos += 1;
+                state.need_comma = false;
+                state.after_comma = true;
+                continue;
+            }
+            let start = self.pos;
+            match Scanner::new().feed(&self.buf[start..self.len]) {
+                Some(end) => {
+                    let at = batch.bytes.len();
+                    batch.bytes.extend_from_slice(&self.buf[start..start + end]);
+                    batch.ranges.push((at..at + end, self.base + start as u64));
+                    self.pos = start + end;
+                    state.need_comma = true;
+                    state.after_comma = false;
+                }
+                None => {
+                    // Incomplete: read on (the buffer grows for an element bigger than it).
+                    if !self.fill()? {
+                        return Err(self.syntax("the file ends inside an array"));
+                    }
+                }
             }
         }
+        Ok(batch)
     }
 
     fn peek_in_buffer(&mut self) -> Option<u8> {
@@ -519,6 +524,44 @@ impl<R: Read> JsonStream<R> {
             self.pos += 1;
         }
         (self.pos < self.len).then_some(self.pos)
+    }
+}
+
+/// Where a walk through an array stands.
+#[derive(Default)]
+struct ArrayState {
+    need_comma: bool,
+    after_comma: bool,
+    done: bool,
+}
+
+/// Complete elements copied out of the stream, with their file offsets.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ranges: Vec<(std::ops::Range<usize>, u64)>,
+}
+
+impl Batch {
+    fn parse<T: Send>(
+        &self,
+        parse: &(impl Fn(&[u8]) -> Result<T, ElementError> + Sync),
+    ) -> Vec<Result<T, StreamError>> {
+        use rayon::prelude::*;
+        self.ranges
+            .par_iter()
+            .with_min_len(64)
+            .map(|(r, offset)| {
+                let slice = &self.bytes[r.clone()];
+                parse(slice).map_err(|e| {
+                    let ElementError::Json(e) = e;
+                    StreamError::Syntax {
+                        offset: offset + offset_in(slice, &e) as u64,
+                        message: strip_position(&e),
+                    }
+                })
+            })
+            .collect()
     }
 }
 
