@@ -6,6 +6,7 @@
 //! (`Manifest::classes`). Files are written first (temporary name, rename), the manifest last;
 //! a failed import leaves the package as it was.
 
+use crate::annotations::contour;
 use crate::annotations::fidelity::Fidelity;
 use crate::annotations::shapes::{
     box_object, keys, objects_from_labels, Collection, Geometry, Object, ObjectId,
@@ -262,6 +263,22 @@ fn adopt_classes(m: &mut Manifest, c: &mut Collection) -> Vec<String> {
     added
 }
 
+/// Adds to the manifest as it is now (another writer may have added classes since it was read)
+/// the classes it lacks, by name; a taken id gets the next free one (files name classes, so
+/// ids may change).
+fn merge_classes(m: &mut Manifest, classes: &[crate::metadata::Class]) {
+    for c in classes {
+        if m.class(&c.name).is_some() {
+            continue;
+        }
+        let mut c = c.clone();
+        if m.classes.iter().any(|k| k.id == c.id) {
+            c.id = m.classes.iter().map(|k| k.id).max().unwrap_or(0) + 1;
+        }
+        m.classes.push(c);
+    }
+}
+
 /// Records `annotations/<set>/<image>.geojson` in `set` (created as a vector set if missing).
 fn record_vector_file(
     m: &mut Manifest,
@@ -404,6 +421,10 @@ impl Drop for Staged {
         } else if let Some(b) = &self.backup {
             let _ = std::fs::rename(b, &self.dest);
         }
+        if let Some(d) = self.dest.parent() {
+            // A set folder left empty by the failure goes too (remove_dir keeps a non-empty one).
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }
 
@@ -516,7 +537,7 @@ fn import_collection(
     staged.install()?;
     let classes = m.classes.clone();
     pkg.update_locked(&lock, |m| -> Result<(), Error> {
-        m.classes = classes;
+        merge_classes(m, &classes);
         record_vector_file(m, &opts.set, image, types, Some(record));
         Ok(())
     })?;
@@ -681,8 +702,21 @@ fn coco_object(
                         k + 1
                     ));
                 }
+                // Repeated vertices carry nothing (pycocotools draws them as points).
+                let mut ring: Vec<[f64; 2]> = p.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+                ring.dedup();
+                while ring.len() > 1 && ring.first() == ring.last() {
+                    ring.pop();
+                }
+                if ring.len() < 3 {
+                    return Err(format!(
+                        "polygon part {} has {} distinct points; a polygon needs at least 3",
+                        k + 1,
+                        ring.len()
+                    ));
+                }
                 polys.push(Polygon {
-                    exterior: p.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
+                    exterior: ring,
                     holes: Vec::new(),
                 });
             }
@@ -698,14 +732,13 @@ fn coco_object(
                 .to_rle(height, width)
                 .map_err(|e| e.to_string())?
                 .ok_or("empty RLE")?;
-            let mask: Vec<i64> = rle.to_mask().into_iter().map(i64::from).collect();
-            let mut traced = objects_from_labels(&mask, height as usize, width as usize);
-            let Some((_, t)) = traced.pop() else {
+            if rle.area() == 0 {
                 return Err("the RLE mask is empty".into());
-            };
-            let back = t.geometry.to_rle(height, width).expect("an area");
+            }
+            let t = trace_rle(&rle);
+            let back = t.to_rle(height, width).expect("an area");
             iou = Some(back.iou(&rle));
-            let mut o = Object::new(t.geometry);
+            let mut o = Object::new(t);
             o.properties.insert(
                 "coco_rle".into(),
                 Value::from(match &a.segmentation {
@@ -719,10 +752,8 @@ fn coco_object(
             o
         }
         Segmentation::None => match a.bbox {
-            Some(b) if b.iter().all(|v| v.is_finite()) && b[2] >= 0.0 && b[3] >= 0.0 => {
-                box_object(b)
-            }
-            Some(b) => return Err(format!("bbox {b:?} is not [x, y, width ≥ 0, height ≥ 0]")),
+            Some(b) if b.iter().all(|v| v.is_finite()) && b[2] > 0.0 && b[3] > 0.0 => box_object(b),
+            Some(b) => return Err(format!("bbox {b:?} is not [x, y, width > 0, height > 0]")),
             None => return Err("has neither segmentation nor bbox".into()),
         },
     };
@@ -744,14 +775,72 @@ fn coco_object(
     Ok((o, iou))
 }
 
+/// Traces a non-empty mask into polygons with holes, working on its bounding box only (a mask
+/// of a large image costs its own size, not the image's).
+fn trace_rle(rle: &Rle) -> Geometry {
+    let [bx, by, bw, bh] = rle.bbox().map(|v| v as usize);
+    let h = rle.height as u64;
+    let mut crop = vec![0i64; bw * bh];
+    for (s, e) in rle.intervals() {
+        for p in s..e {
+            let (x, y) = ((p / h) as usize - bx, (p % h) as usize - by);
+            crop[y * bw + x] = 1;
+        }
+    }
+    let mut polys: Vec<Polygon> = contour::trace(&crop, bh, bw)
+        .into_values()
+        .flatten()
+        .collect();
+    for p in &mut polys {
+        for v in p.exterior.iter_mut().chain(p.holes.iter_mut().flatten()) {
+            v[0] += bx as f64;
+            v[1] += by as f64;
+        }
+    }
+    if polys.len() == 1 {
+        Geometry::Polygon(polys.remove(0))
+    } else {
+        Geometry::MultiPolygon(polys)
+    }
+}
+
 /// Imports a COCO file (or a results file, whose image ids must come from an earlier COCO
 /// import) into the vector set, one GeoJSON file per image. Streams the annotations: memory
 /// stays bounded whatever the file size.
+/// Images added with `--images` go again if the annotations then fail.
 pub fn import_coco(
     pkg: &mut Package,
     file: &Path,
     opts: &CocoImportOptions,
     progress: &dyn Progress,
+) -> Result<Imported, Error> {
+    let mut added = Vec::new();
+    let result = import_coco_into(pkg, file, opts, progress, &mut added);
+    if result.is_err() && !added.is_empty() {
+        let gone = added.clone();
+        let _ = pkg.update(|m| -> Result<(), Error> {
+            m.images.retain(|e| !gone.contains(&e.id));
+            Ok(())
+        });
+        if pkg.manifest().images.iter().all(|e| !gone.contains(&e.id)) {
+            for id in &gone {
+                let _ = std::fs::remove_dir_all(
+                    pkg.root()
+                        .join(crate::package::IMAGES_DIR)
+                        .join(format!("{id}.ome.zarr")),
+                );
+            }
+        }
+    }
+    result
+}
+
+fn import_coco_into(
+    pkg: &mut Package,
+    file: &Path,
+    opts: &CocoImportOptions,
+    progress: &dyn Progress,
+    added_out: &mut Vec<String>,
 ) -> Result<Imported, Error> {
     let set = opts.common.set.clone();
     check_set_id(&set)?;
@@ -759,13 +848,26 @@ pub fn import_coco(
     let header = coco::read_header(file)?;
     let mut images_added = Vec::new();
     let (mut matched, mut missing) = match_images(pkg.manifest(), &header);
+    // Results name images by COCO id only: use the ids earlier imports recorded; an id recorded
+    // for two images (train and val both from 1) names neither.
+    let mut ambiguous: HashMap<i64, Vec<String>> = HashMap::new();
     if header.results {
-        // Results name images by COCO id only: use the ids an earlier import recorded.
+        let mut recorded: HashMap<i64, Vec<String>> = HashMap::new();
         for s in &pkg.manifest().annotation_sets {
             for r in &s.imported_from {
                 for (img, id) in &r.image_ids {
-                    matched.insert(*id, img.clone());
+                    let v = recorded.entry(*id).or_default();
+                    if !v.contains(img) {
+                        v.push(img.clone());
+                    }
                 }
+            }
+        }
+        for (id, imgs) in recorded {
+            if imgs.len() == 1 {
+                matched.insert(id, imgs[0].clone());
+            } else {
+                ambiguous.insert(id, imgs);
             }
         }
     }
@@ -782,6 +884,7 @@ pub fn import_coco(
             }
             let added = images::add_images(pkg, &paths, &opts.add, progress)?;
             images_added = added.into_iter().map(|a| a.id).collect();
+            added_out.clone_from(&images_added);
             (matched, missing) = match_images(pkg.manifest(), &header);
         }
     }
@@ -876,6 +979,7 @@ pub fn import_coco(
     let mut types: HashMap<String, HashSet<AnnotationType>> = HashMap::new();
     let mut seen_ids: HashSet<i64> = HashSet::new();
     let mut next_id = 0i64;
+    let mut numbered = 0usize;
     let mut index = 0usize;
     let mut failure: Option<Error> = None;
     // Converting (RLE tracing) and checking (OGC validity) run on every core as the file is
@@ -894,7 +998,14 @@ pub fn import_coco(
     }
     let convert = |a: Annotation| -> (Annotation, Converted) {
         let Some((image, size)) = sizes.get(&a.image_id) else {
-            let why = format!("image_id {} is not a package image", a.image_id);
+            let why = match ambiguous.get(&a.image_id) {
+                Some(imgs) => format!(
+                    "image_id {} was recorded for several package images ({}); import these results against one ground truth",
+                    a.image_id,
+                    imgs.join(", ")
+                ),
+                None => format!("image_id {} is not a package image", a.image_id),
+            };
             return (
                 a,
                 Converted::Unusable {
@@ -970,7 +1081,15 @@ pub fn import_coco(
                         }
                         return Err(format!("{name}: {why}"));
                     }
-                    _ => object.id = None,
+                    _ => {
+                        // Results files carry no ids: number them after those seen so far.
+                        next_id += 1;
+                        while !seen_ids.insert(next_id) {
+                            next_id += 1;
+                        }
+                        numbered += 1;
+                        object.id = Some(ObjectId::Int(next_id));
+                    }
                 }
                 if let Some(iou) = iou {
                     fid.compare(&image, &name, iou);
@@ -997,11 +1116,9 @@ pub fn import_coco(
         return Err(e);
     }
     result?;
-    // Results files carry no ids: number them after the largest.
-    if seen_ids.len() < fid.objects_out {
+    if numbered > 0 {
         fid.note(format!(
-            "annotations without an id were numbered from {}",
-            next_id + 1
+            "{numbered} annotations without an id were given one"
         ));
     }
     let written: Vec<String> = {
@@ -1061,7 +1178,7 @@ pub fn import_coco(
     };
     let classes = vocab.classes.clone();
     pkg.update_locked(&lock, |m| -> Result<(), Error> {
-        m.classes = classes;
+        merge_classes(m, &classes);
         for (k, image) in written.iter().enumerate() {
             let mut t: Vec<AnnotationType> = types[image].iter().copied().collect();
             t.sort_by_key(|a| a.as_str());
@@ -1162,7 +1279,14 @@ pub fn read_label_plane(pkg: &Package, image: &str, label: &str) -> Result<Label
         .map_err(images::Error::from)?;
     let shape = &ms.levels[0].shape;
     let n = shape.len();
-    if shape[..n - 2].iter().any(|&d| d != 1) {
+    if n >= 2 && shape[n - 2].saturating_mul(shape[n - 1]) > u64::from(u32::MAX) {
+        return Err(Error::Invalid(format!(
+            "label {label:?} of image {image:?} has {} × {} pixels; conversions work on planes of up to 2^32 pixels",
+            shape[n - 2],
+            shape[n - 1]
+        )));
+    }
+    if n < 2 || shape[..n - 2].iter().any(|&d| d != 1) {
         return Err(Error::Invalid(format!(
             "label {label:?} of image {image:?} has shape {shape:?}; only 2D masks convert to polygons"
         )));
@@ -1313,16 +1437,36 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
             .unwrap_or_else(|| vec![json!({"id": 1, "name": m.study.license, "url": format!("https://spdx.org/licenses/{}.html", m.study.license)})]),
         ..coco::Header::default()
     };
+    let kind = if opts.polygons { "polygons" } else { "RLE" };
+    let mut fid = Fidelity::new(format!("package -> COCO (masks as {kind})"));
     let mut next = coco_ids.values().copied().max().unwrap_or(0);
     let mut image_ids: HashMap<String, i64> = HashMap::new();
+    let mut taken: HashSet<i64> = HashSet::new();
+    let mut clashes = 0;
     for e in &m.images {
         let Some((h, w)) = image_size(e) else {
             continue;
         };
-        let id = *coco_ids.entry(e.id.clone()).or_insert_with(|| {
-            next += 1;
-            next
-        });
+        if u64::from(h) * u64::from(w) > u64::from(u32::MAX) {
+            return Err(Error::Invalid(format!(
+                "image {:?} has {h}×{w} pixels, more than COCO RLE counts can address (2^32)",
+                e.id
+            )));
+        }
+        // Ids recorded by different imports (train and val both from 1) may clash: the first
+        // image keeps its id, the others get new ones.
+        let id = match coco_ids.get(&e.id) {
+            Some(&id) if taken.insert(id) => id,
+            recorded => {
+                clashes += usize::from(recorded.is_some());
+                while taken.contains(&(next + 1)) || coco_ids.values().any(|&v| v == next + 1) {
+                    next += 1;
+                }
+                next += 1;
+                taken.insert(next);
+                next
+            }
+        };
         image_ids.insert(e.id.clone(), id);
         // The name COCO gave it, else the file it came from, else its OME-TIFF export's.
         let file_name = coco_names.get(&e.id).cloned().unwrap_or_else(|| {
@@ -1340,6 +1484,11 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
         });
     }
     header.images.sort_by_key(|i| i.id);
+    if clashes > 0 {
+        fid.note(format!(
+            "{clashes} image(s) whose recorded COCO id was already used got a new id"
+        ));
+    }
     let mut categories: Vec<coco::Category> = m
         .classes
         .iter()
@@ -1356,8 +1505,6 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
         .iter()
         .map(|c| (c.name.as_str(), i64::from(c.id)))
         .collect();
-    let kind = if opts.polygons { "polygons" } else { "RLE" };
-    let mut fid = Fidelity::new(format!("package -> COCO (masks as {kind})"));
     // Annotations are made image by image and streamed out; ids are kept when unique.
     let mut anns: Vec<Annotation> = Vec::new();
     let mut used_unclassified = false;
@@ -1580,7 +1727,10 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
     header.categories = categories;
     // Ids: kept when unique across the file, else all renumbered.
     let mut seen = HashSet::new();
-    let unique = anns.iter().all(|a| a.id.is_some_and(|i| seen.insert(i)));
+    // (COCOeval takes an id of 0 for "no match", so ids must be positive.)
+    let unique = anns
+        .iter()
+        .all(|a| a.id.is_some_and(|i| i > 0 && seen.insert(i)));
     if !unique {
         for (i, a) in anns.iter_mut().enumerate() {
             a.id = Some(i as i64 + 1);
@@ -1687,6 +1837,11 @@ pub fn polygons_to_mask(
         };
         let m = pkg.manifest();
         let (h, w) = image_size(image_entry(m, &image)?).expect("image with y and x");
+        if u64::from(h) * u64::from(w) > u64::from(u32::MAX) {
+            return Err(Error::Invalid(format!(
+                "image {image:?} has {h}×{w} pixels; rasterising works on planes of up to 2^32 pixels"
+            )));
+        }
         let c = geojson::read(&path, geojson::ReadOptions::default())?.collection;
         let labels: Vec<Option<u64>> = c.objects.iter().map(Object::label).collect();
         let distinct: HashSet<u64> = labels.iter().flatten().copied().collect();

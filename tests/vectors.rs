@@ -518,3 +518,117 @@ fn masks_trace_to_polygons_and_rasterise_back_exactly() {
         .stdout(predicate::str::contains("lossless").not());
     mifa().arg("validate").arg(&pkg).assert().success();
 }
+
+#[test]
+fn failed_coco_import_takes_its_images_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    mifa()
+        .args([
+            "init",
+            pkg.to_str().unwrap(),
+            "--title",
+            "Rollback of images added for a COCO file",
+            "--license",
+            "CC0-1.0",
+        ])
+        .assert()
+        .success();
+    let imgs = tmp.path().join("imgs");
+    fs::create_dir_all(&imgs).unwrap();
+    image::GrayImage::new(64, 64)
+        .save(imgs.join("blobs.png"))
+        .unwrap();
+    let before = fs::read_to_string(pkg.join("mifa.json")).unwrap();
+    // One polygon of a single repeated point: unusable.
+    let text = fs::read_to_string(repo("tests/fixtures/reference_libs/tiny_coco.json")).unwrap();
+    let bad = text.replacen(
+        "\"segmentation\": [[17.5, 0.0,",
+        "\"segmentation\": [[5, 5, 5, 5, 5, 5], [17.5, 0.0,",
+        1,
+    );
+    assert_ne!(bad, text);
+    let f = tmp.path().join("bad.json");
+    fs::write(&f, bad).unwrap();
+    mifa()
+        .arg("import")
+        .arg(&pkg)
+        .args([
+            "coco",
+            f.to_str().unwrap(),
+            "--set",
+            "gt",
+            "--images",
+            imgs.to_str().unwrap(),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "annotation 10 (image blobs): polygon part 1 has 1 distinct points",
+        ));
+    assert_eq!(fs::read_to_string(pkg.join("mifa.json")).unwrap(), before);
+    assert_eq!(
+        fs::read_dir(pkg.join("images")).unwrap().count(),
+        0,
+        "image data removed"
+    );
+    // The same file, good: images come in with the annotations.
+    mifa()
+        .arg("import")
+        .arg(&pkg)
+        .args([
+            "coco",
+            repo("tests/fixtures/reference_libs/tiny_coco.json")
+                .to_str()
+                .unwrap(),
+            "--set",
+            "gt",
+            "--images",
+            imgs.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("added 1 image(s): blobs"));
+    // A results file (no ids) against it: ids given, images found through the recorded ids.
+    let d = Dataset::load(&repo("tests/fixtures/reference_libs/tiny_coco.json")).unwrap();
+    let results: Vec<serde_json::Value> = d
+        .annotations
+        .iter()
+        .take(3)
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap();
+            v.as_object_mut().unwrap().remove("id");
+            v["score"] = serde_json::json!(0.5);
+            v
+        })
+        .collect();
+    let r = tmp.path().join("results.json");
+    fs::write(&r, serde_json::to_string(&results).unwrap()).unwrap();
+    mifa()
+        .arg("import")
+        .arg(&pkg)
+        .args(["coco", r.to_str().unwrap(), "--set", "predictions"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "3 annotations without an id were given one",
+        ));
+    let p = geojson::read(
+        &pkg.join("annotations/predictions/blobs.geojson"),
+        ReadOptions::default(),
+    )
+    .unwrap();
+    let ids: Vec<_> = p
+        .collection
+        .objects
+        .iter()
+        .map(|o| o.id.clone().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(p
+        .collection
+        .objects
+        .iter()
+        .all(|o| o.confidence() == Some(0.5)));
+    mifa().arg("validate").arg(&pkg).assert().success();
+}

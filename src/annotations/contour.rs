@@ -188,15 +188,23 @@ pub fn simple_rings(p: &Polygon) -> Vec<Polygon> {
     if !std::iter::once(&p.exterior).chain(&p.holes).any(repeats) {
         return vec![p.clone()];
     }
-    let mut loops: Vec<Ring> = Vec::new();
-    for ring in std::iter::once(&p.exterior).chain(&p.holes) {
+    // A loop turning like the ring it came from keeps that ring's role; one turning the other
+    // way takes the other role (a pocket of an exterior is a hole). Either winding is accepted.
+    let mut exteriors: Vec<Ring> = Vec::new();
+    let mut holes: Vec<Ring> = Vec::new();
+    for (k, ring) in std::iter::once(&p.exterior).chain(&p.holes).enumerate() {
+        let sign = signed_area2(ring).signum();
+        let mut loops = Vec::new();
         split_loops(ring, &mut loops);
+        for lp in loops {
+            let same = signed_area2(&lp).signum() == sign;
+            if same == (k == 0) {
+                exteriors.push(lp);
+            } else {
+                holes.push(lp);
+            }
+        }
     }
-    // Exteriors turn the way the given exterior turns (either winding is accepted).
-    let sign = signed_area2(&p.exterior).signum();
-    let (mut exteriors, holes): (Vec<Ring>, Vec<Ring>) = loops
-        .into_iter()
-        .partition(|r| signed_area2(r).signum() == sign);
     if exteriors.is_empty() {
         // A polygon given with its exterior wound the other way: keep it as it was.
         return vec![p.clone()];
@@ -403,6 +411,33 @@ mod tests {
             2,
             "two holes touching at a corner"
         );
+    }
+
+    #[test]
+    fn simple_rings_keep_holes_of_either_winding() {
+        // The hole winds like the exterior and touches itself at (4, 4).
+        let p = Polygon {
+            exterior: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+            holes: vec![vec![
+                [2.0, 2.0],
+                [4.0, 2.0],
+                [4.0, 4.0],
+                [6.0, 4.0],
+                [6.0, 6.0],
+                [4.0, 6.0],
+                [4.0, 4.0],
+                [2.0, 4.0],
+            ]],
+        };
+        let mut want = vec![0u8; 100];
+        rasterise(&p, 1u8, &mut want, 10, 10);
+        let simple = simple_rings(&p);
+        assert_eq!(simple.len(), 1);
+        assert_eq!(simple[0].holes.len(), 2);
+        let mut got = vec![0u8; 100];
+        rasterise(&simple[0], 1u8, &mut got, 10, 10);
+        assert_eq!(got, want);
+        assert_eq!(got.iter().filter(|&&v| v == 0).count(), 8);
     }
 
     proptest! {

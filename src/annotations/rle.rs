@@ -255,6 +255,11 @@ impl Rle {
                 xy.len()
             )));
         }
+        if u64::from(height) * u64::from(width) > u64::from(u32::MAX) {
+            return Err(RleError::Polygon(format!(
+                "on a {width}×{height} image: COCO RLE counts address at most 2^32 pixels"
+            )));
+        }
         if let Some((i, v)) = xy
             .iter()
             .enumerate()

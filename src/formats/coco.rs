@@ -354,15 +354,7 @@ fn read<T: Send>(path: &Path, mut sink: Option<Each<'_, T>>) -> Result<Header, E
         }
     };
     result.map_err(err)?;
-    if s.peek().map_err(err)?.is_some() {
-        return Err(Error::from_stream(
-            path,
-            StreamError::Syntax {
-                offset: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-                message: "unexpected data after the end of the document".into(),
-            },
-        ));
-    }
+    s.expect_end().map_err(err)?;
     if sink.is_some() {
         header.annotations = count;
     }

@@ -167,6 +167,7 @@ pub fn read(path: &Path, opts: ReadOptions) -> Result<Read, Error> {
         }
     };
     result.map_err(err)?;
+    s.expect_end().map_err(err)?;
     let invalid = |message: String| Error::Invalid {
         path: path.to_path_buf(),
         message,

@@ -132,8 +132,8 @@ impl Scanner {
                 }
                 Kind::Container => {
                     // Most bytes of a big array are digits and separators: jump over them
-                    // eight at a time.
-                    while i + 8 <= bytes.len() && !special8(&bytes[i..i + 8]) {
+                    // eight at a time (not right after a backslash: that byte is escaped).
+                    while !self.escape && i + 8 <= bytes.len() && !special8(&bytes[i..i + 8]) {
                         i += 8;
                     }
                     let &b = bytes.get(i)?;
@@ -283,6 +283,16 @@ impl<R: Read> JsonStream<R> {
             if !self.fill()? {
                 return Ok(None);
             }
+        }
+    }
+
+    /// Fails if anything but whitespace follows the document.
+    pub(crate) fn expect_end(&mut self) -> Result<(), StreamError> {
+        match self.peek()? {
+            None => Ok(()),
+            Some(_) => Err(self.syntax(
+                "unexpected data after the end of the document (one JSON document per file)",
+            )),
         }
     }
 
@@ -623,6 +633,32 @@ mod tests {
         assert_eq!(got[0].1[2], Value::from("x,]}"));
         assert_eq!(got[1].1[0]["c"], Value::from("d\"}"));
         assert_eq!(got[2].1[0], Value::from(12345678901u64));
+    }
+
+    #[test]
+    fn escapes_before_long_runs_stay_escapes() {
+        // An escaped character followed by 0-11 plain bytes, then the closing quote, at every
+        // alignment: the byte after a backslash must never be jumped over.
+        for pad in 0..8 {
+            for tail in 0..12 {
+                let (p, t) = ("x".repeat(pad), "A".repeat(tail));
+                let text = format!(
+                    r#"[{{"a": "{p}\n{t}"}}, {{"b": "{p}\"{t}"}}, {{"c": "{p}\u00b5{t}"}}]"#
+                );
+                let mut s = stream(&text);
+                let mut n = 0;
+                s.parse_elements(
+                    |b| Ok(serde_json::from_slice::<Value>(b)?),
+                    |_| {
+                        n += 1;
+                        Ok(())
+                    },
+                )
+                .unwrap_or_else(|e| panic!("pad {pad}, tail {tail}: {e}"));
+                assert_eq!(n, 3);
+                assert_eq!(stream(&text).skip().unwrap(), 3, "pad {pad}, tail {tail}");
+            }
+        }
     }
 
     #[test]

@@ -151,15 +151,16 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
                 .transpose()?,
         };
         let mut o = Object::new(Geometry::Point(p));
-        o.id = Some(
-            match id.and_then(|i| rec.get(i)).filter(|s| !s.is_empty()) {
-                Some(s) => s
-                    .parse::<i64>()
+        // A missing id is left to the importer, which numbers objects after the largest; a
+        // file without an id column is numbered by row.
+        o.id = match id {
+            Some(i) => rec.get(i).filter(|s| !s.is_empty()).map(|s| {
+                s.parse::<i64>()
                     .map(ObjectId::Int)
-                    .unwrap_or_else(|_| ObjectId::Str(s.to_string())),
-                None => ObjectId::Int(row as i64 + 1),
-            },
-        );
+                    .unwrap_or_else(|_| ObjectId::Str(s.to_string()))
+            }),
+            None => Some(ObjectId::Int(row as i64 + 1)),
+        };
         if let Some(name) = class.and_then(|i| rec.get(i)).filter(|s| !s.is_empty()) {
             o.set_class(name, None);
         }
