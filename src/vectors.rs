@@ -704,15 +704,11 @@ fn coco_object(
                 }
                 // Repeated vertices carry nothing (pycocotools draws them as points).
                 let mut ring: Vec<[f64; 2]> = p.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
-                ring.dedup();
-                while ring.len() > 1 && ring.first() == ring.last() {
-                    ring.pop();
-                }
-                if ring.len() < 3 {
+                let n = contour::tidy_ring(&mut ring);
+                if n < 3 {
                     return Err(format!(
-                        "polygon part {} has {} distinct points; a polygon needs at least 3",
-                        k + 1,
-                        ring.len()
+                        "polygon part {} has {n} distinct points; a polygon needs at least 3",
+                        k + 1
                     ));
                 }
                 polys.push(Polygon {

@@ -25,6 +25,16 @@ pub struct Polygon {
     pub holes: Vec<Ring>,
 }
 
+/// Drops repeated consecutive vertices (and a closing copy of the first), which carry nothing;
+/// returns the number of distinct vertices left, which must be at least 3 for a ring.
+pub fn tidy_ring(ring: &mut Ring) -> usize {
+    ring.dedup();
+    while ring.len() > 1 && ring.first() == ring.last() {
+        ring.pop();
+    }
+    ring.len()
+}
+
 /// Twice the signed area (shoelace) of a ring.
 pub fn signed_area2(ring: &[[f64; 2]]) -> f64 {
     let n = ring.len();

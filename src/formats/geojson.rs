@@ -11,7 +11,7 @@
 //! image-level labels in the foreign member `image_labels`, the image id in `image`.
 
 use super::json_stream::{line_col, ElementError, JsonStream, StreamError};
-use crate::annotations::contour::{signed_area2, simple_rings};
+use crate::annotations::contour::{signed_area2, simple_rings, tidy_ring};
 use crate::annotations::rle::MAX_COORDINATE;
 use crate::annotations::shapes::{keys, Collection, Geometry, ImageLabel, Object, ObjectId, Point};
 use crate::annotations::{Polygon, Ring};
@@ -410,15 +410,10 @@ fn ring(v: &Value, what: &str, warnings: &mut Vec<String>) -> Result<Ring, Strin
             "{what} is not closed (RFC 7946 wants first = last); closed it"
         ));
     }
-    // Repeated consecutive vertices carry nothing.
-    r.dedup();
-    while r.len() > 1 && r.first() == r.last() {
-        r.pop();
-    }
-    if r.len() < 3 {
+    let n = tidy_ring(&mut r);
+    if n < 3 {
         return Err(format!(
-            "{what} has {} distinct points; a polygon ring needs at least 3",
-            r.len()
+            "{what} has {n} distinct points; a polygon ring needs at least 3"
         ));
     }
     Ok(r)
