@@ -134,10 +134,7 @@ pub fn read(path: &Path, opts: ReadOptions) -> Result<Read, Error> {
         }
         Ok(())
     };
-    let parse = |b: &[u8]| -> Result<Parsed, ElementError> {
-        let v: Value = serde_json::from_slice(b)?;
-        Ok(parse_feature(v))
-    };
+    let parse = feature_from_slice;
     let mut top = Map::new();
     let result = match s.peek().map_err(err)? {
         Some(b'[') => s.parse_elements(parse, |p| sink(p, &mut out)),
@@ -190,10 +187,9 @@ pub fn read(path: &Path, opts: ReadOptions) -> Result<Read, Error> {
             out.collection.extra = top;
         }
         Some("Feature") => {
-            let mut v = Value::Object(top);
-            v.as_object_mut().map(|m| m.remove("bbox"));
-            let p = parse_feature(v);
-            sink(p, &mut out).map_err(err)?;
+            let f: RawFeature = serde_json::from_value(Value::Object(top))
+                .map_err(|e| invalid(format!("the Feature: {e}")))?;
+            sink(parse_feature(f), &mut out).map_err(err)?;
         }
         Some("GeometryCollection") => {
             return Err(invalid(
@@ -201,7 +197,9 @@ pub fn read(path: &Path, opts: ReadOptions) -> Result<Read, Error> {
             ))
         }
         Some(_) if top.contains_key("coordinates") => {
-            let g = parse_geometry(&Value::Object(top), &mut Vec::new()).map_err(invalid)?;
+            let raw: RawGeometry = serde_json::from_value(Value::Object(top))
+                .map_err(|e| invalid(format!("the geometry: {e}")))?;
+            let g = parse_geometry(&raw, &mut Vec::new()).map_err(invalid)?;
             out.collection.objects.push(Object::new(g));
         }
         Some(other) => return Err(invalid(format!("unknown GeoJSON type {other:?}"))),
@@ -232,30 +230,28 @@ fn parse_id(v: &Value) -> Option<ObjectId> {
     }
 }
 
-fn parse_feature(v: Value) -> Parsed {
+fn parse_feature(f: RawFeature) -> Parsed {
     let mut warnings = Vec::new();
-    let Value::Object(mut f) = v else {
-        return Parsed {
-            item: Err(format!("is {v}, not a Feature object")),
-            warnings,
-            id: None,
-        };
-    };
-    let id = f.get("id").and_then(parse_id);
+    let id = f.id.as_ref().and_then(parse_id);
     let item = (|| -> Result<Item, String> {
-        match f.get("type").and_then(Value::as_str) {
-            Some("Feature") => {}
-            Some(t) => return Err(format!("has type {t:?}; expected \"Feature\"")),
+        match f.kind.as_ref().map(|k| k.as_str()) {
+            Some(Some("Feature")) => {}
+            Some(_) => {
+                return Err(format!(
+                    "has type {}; expected \"Feature\"",
+                    f.kind.as_ref().expect("some")
+                ))
+            }
             None => return Err("has no \"type\": \"Feature\"".into()),
         }
-        let mut properties = match f.remove("properties") {
+        let mut properties = match f.properties {
             Some(Value::Object(m)) => m,
             Some(Value::Null) | None => Map::new(),
             Some(other) => return Err(format!("properties is {other}; expected an object")),
         };
         normalise_properties(&mut properties, &mut warnings);
-        match f.get("geometry") {
-            None | Some(Value::Null) => {
+        match &f.geometry {
+            None => {
                 // No shape: an image-level label when it names a class.
                 let class = properties
                     .get(keys::CLASSIFICATION)
@@ -286,6 +282,20 @@ fn parse_feature(v: Value) -> Parsed {
         }
     })();
     Parsed { item, warnings, id }
+}
+
+/// A feature element of the array: typed when it is an object, else reported.
+fn feature_from_slice(b: &[u8]) -> Result<Parsed, ElementError> {
+    let trimmed = b.iter().find(|c| !c.is_ascii_whitespace());
+    if trimmed != Some(&b'{') {
+        let v: Value = serde_json::from_slice(b)?;
+        return Ok(Parsed {
+            item: Err(format!("is {v}, not a Feature object")),
+            warnings: Vec::new(),
+            id: None,
+        });
+    }
+    Ok(parse_feature(serde_json::from_slice(b)?))
 }
 
 /// Maps QuPath's and plain keys onto the profile.
@@ -352,21 +362,148 @@ fn rgb(packed: i64) -> [u8; 3] {
     [(v >> 16) as u8, (v >> 8) as u8, v as u8]
 }
 
-fn position(v: &Value, warnings: &mut Vec<String>) -> Result<Point, String> {
-    let Some(a) = v.as_array() else {
-        return Err(format!("position {v} is not an array of numbers"));
-    };
-    let n: Vec<f64> = a
-        .iter()
-        .map(|x| {
-            x.as_f64()
-                .ok_or_else(|| format!("position {v} holds a non-number"))
-        })
-        .collect::<Result<_, _>>()?;
-    if n.len() < 2 {
-        return Err(format!("position {v} has fewer than 2 coordinates"));
+/// GeoJSON `coordinates` parsed without a JSON tree: positions inline, lists of them, and
+/// whatever else was there (kept to be reported).
+#[derive(Debug, Clone, PartialEq)]
+enum C {
+    Num(serde_json::Number),
+    /// A position of 2 or 3 numbers.
+    Pos([f64; 3], u8),
+    List(Vec<C>),
+    Other(Value),
+}
+
+impl std::fmt::Display for C {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            C::Num(n) => write!(f, "{n}"),
+            C::Pos(v, n) => write!(f, "{}", Value::from(v[..*n as usize].to_vec())),
+            C::List(items) => {
+                f.write_str("[")?;
+                for (i, c) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{c}")?;
+                }
+                f.write_str("]")
+            }
+            C::Other(v) => write!(f, "{v}"),
+        }
     }
-    if let Some(bad) = n
+}
+
+impl<'de> serde::Deserialize<'de> for C {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<C, D::Error> {
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = C;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("GeoJSON coordinates")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<C, E> {
+                Ok(C::Num(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<C, E> {
+                Ok(C::Num(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<C, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(C::Other(Value::Null), C::Num))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<C, E> {
+                Ok(C::Other(Value::from(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<C, E> {
+                Ok(C::Other(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> Result<C, E> {
+                Ok(C::Other(Value::Null))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<C, A::Error> {
+                let v = <Value as serde::Deserialize>::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(C::Other(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<C, A::Error> {
+                // A position ([x, y] or [x, y, z]) is stored inline; anything else as a list.
+                let mut nums: [f64; 3] = [0.0; 3];
+                let mut items: Vec<C> = Vec::new();
+                let mut n = 0usize;
+                while let Some(c) = seq.next_element::<C>()? {
+                    match (&c, items.is_empty()) {
+                        (C::Num(x), true) if n < 3 => {
+                            nums[n] = x.as_f64().unwrap_or(f64::NAN);
+                            n += 1;
+                        }
+                        _ => {
+                            if items.is_empty() && n > 0 {
+                                items.extend(nums[..n].iter().map(|&x| {
+                                    serde_json::Number::from_f64(x)
+                                        .map_or(C::Other(Value::Null), C::Num)
+                                }));
+                            }
+                            items.push(c);
+                        }
+                    }
+                }
+                Ok(if items.is_empty() && n >= 2 {
+                    C::Pos(nums, n as u8)
+                } else if items.is_empty() && n == 1 {
+                    C::List(vec![
+                        serde_json::Number::from_f64(nums[0]).map_or(C::Other(Value::Null), C::Num)
+                    ])
+                } else {
+                    C::List(items)
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A geometry object as read: its type and coordinates, nothing else kept.
+#[derive(serde::Deserialize)]
+struct RawGeometry {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    coordinates: Option<C>,
+}
+
+/// A Feature as read: geometry typed, properties as JSON.
+#[derive(serde::Deserialize)]
+struct RawFeature {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    id: Option<Value>,
+    #[serde(default)]
+    geometry: Option<RawGeometry>,
+    properties: Option<Value>,
+}
+
+fn position(c: &C, warnings: &mut Vec<String>) -> Result<Point, String> {
+    let (v, n) = match c {
+        C::Pos(v, n) => (*v, *n as usize),
+        C::List(items) if items.len() > 3 && items.iter().all(|i| matches!(i, C::Num(_))) => {
+            warnings.push(format!(
+                "position {c} has more than 3 coordinates; extra ones ignored"
+            ));
+            let x = |i: usize| match &items[i] {
+                C::Num(n) => n.as_f64().unwrap_or(f64::NAN),
+                _ => f64::NAN,
+            };
+            ([x(0), x(1), x(2)], 3)
+        }
+        C::List(items) if items.iter().all(|i| matches!(i, C::Num(_))) => {
+            return Err(format!("position {c} has fewer than 2 coordinates"))
+        }
+        C::List(items) if items.iter().any(|i| matches!(i, C::Other(_))) => {
+            return Err(format!("position {c} holds a non-number"))
+        }
+        _ => return Err(format!("position {c} is not an array of numbers")),
+    };
+    if let Some(bad) = v[..n]
         .iter()
         .find(|x| !x.is_finite() || x.abs() > MAX_COORDINATE)
     {
@@ -375,28 +512,30 @@ fn position(v: &Value, warnings: &mut Vec<String>) -> Result<Point, String> {
             Value::from(*bad)
         ));
     }
-    if n.len() > 3 {
-        warnings.push(format!(
-            "position {v} has more than 3 coordinates; extra ones ignored"
-        ));
-    }
     Ok(Point {
-        x: n[0],
-        y: n[1],
-        z: n.get(2).copied(),
+        x: v[0],
+        y: v[1],
+        z: (n == 3).then_some(v[2]),
     })
 }
 
-fn positions(v: &Value, warnings: &mut Vec<String>) -> Result<Vec<Point>, String> {
-    v.as_array()
-        .ok_or_else(|| format!("coordinates {v} are not a list of positions"))?
+fn list(c: &C) -> Result<&[C], String> {
+    match c {
+        C::List(items) => Ok(items),
+        other => Err(format!("coordinates {other} are not a list")),
+    }
+}
+
+fn positions(c: &C, warnings: &mut Vec<String>) -> Result<Vec<Point>, String> {
+    list(c)
+        .map_err(|_| format!("coordinates {c} are not a list of positions"))?
         .iter()
         .map(|p| position(p, warnings))
         .collect()
 }
 
-fn ring(v: &Value, what: &str, warnings: &mut Vec<String>) -> Result<Ring, String> {
-    let pts = positions(v, warnings)?;
+fn ring(c: &C, what: &str, warnings: &mut Vec<String>) -> Result<Ring, String> {
+    let pts = positions(c, warnings)?;
     if pts.iter().any(|p| p.z.is_some()) {
         warnings.push(format!(
             "{what} has z coordinates; polygons are 2D, z ignored"
@@ -419,10 +558,8 @@ fn ring(v: &Value, what: &str, warnings: &mut Vec<String>) -> Result<Ring, Strin
     Ok(r)
 }
 
-fn polygon(v: &Value, warnings: &mut Vec<String>) -> Result<Polygon, String> {
-    let rings = v
-        .as_array()
-        .ok_or_else(|| format!("polygon coordinates {v} are not a list of rings"))?;
+fn polygon(c: &C, warnings: &mut Vec<String>) -> Result<Polygon, String> {
+    let rings = list(c).map_err(|_| format!("polygon coordinates {c} are not a list of rings"))?;
     let Some((first, rest)) = rings.split_first() else {
         return Err("polygon has no rings".into());
     };
@@ -435,22 +572,18 @@ fn polygon(v: &Value, warnings: &mut Vec<String>) -> Result<Polygon, String> {
     Ok(Polygon { exterior, holes })
 }
 
-fn parse_geometry(g: &Value, warnings: &mut Vec<String>) -> Result<Geometry, String> {
+fn parse_geometry(g: &RawGeometry, warnings: &mut Vec<String>) -> Result<Geometry, String> {
     let t = g
-        .get("type")
-        .and_then(Value::as_str)
+        .kind
+        .as_deref()
         .ok_or_else(|| "geometry has no \"type\"".to_string())?;
     if t == "GeometryCollection" {
         return Err("GeometryCollection is not supported; use one Feature per geometry".into());
     }
     let c = g
-        .get("coordinates")
+        .coordinates
+        .as_ref()
         .ok_or_else(|| format!("{t} has no \"coordinates\""))?;
-    let list = |c: &Value| -> Result<Vec<Value>, String> {
-        c.as_array()
-            .cloned()
-            .ok_or_else(|| format!("{t} coordinates {c} are not a list"))
-    };
     Ok(match t {
         "Point" => Geometry::Point(position(c, warnings)?),
         "MultiPoint" => Geometry::MultiPoint(positions(c, warnings)?),
