@@ -648,16 +648,15 @@ impl Spool {
     }
 
     /// Writes `<image>.geojson` in the staging folder from what was spooled.
-    fn finish(&mut self, image: &str, header: &Collection) -> Result<PathBuf, Error> {
+    fn finish(&mut self, image: &str) -> Result<PathBuf, Error> {
         let out = self.dir.join(format!("{image}{VECTOR_EXT}"));
+        let head = Collection {
+            image: Some(image.to_string()),
+            ..Collection::default()
+        };
         let r = (|| -> std::io::Result<()> {
             let mut w = std::io::BufWriter::new(std::fs::File::create(&out)?);
-            w.write_all(b"{\"type\": \"FeatureCollection\"")?;
-            write!(w, ", \"image\": {}", Value::from(image))?;
-            for (k, v) in &header.extra {
-                write!(w, ", {}: {}", Value::from(k.as_str()), v)?;
-            }
-            w.write_all(b", \"features\": [")?;
+            geojson::write_head(&mut w, &head)?;
             if self.spilled.contains(image) {
                 let mut part = std::fs::File::open(self.part(image))?;
                 std::io::copy(&mut part, &mut w)?;
@@ -666,7 +665,7 @@ impl Spool {
             if let Some(buf) = self.buffers.remove(image) {
                 w.write_all(&buf)?;
             }
-            w.write_all(b"\n]}\n")?;
+            geojson::write_tail(&mut w)?;
             w.flush()
         })();
         r.map_err(io(&out))?;
@@ -1128,11 +1127,10 @@ fn import_coco_into(
             file.display()
         )));
     }
-    let extra = Collection::default();
     let mut staged = Vec::new();
     let mut finished = Vec::with_capacity(written.len());
     for image in &written {
-        finished.push(spool.finish(image, &extra)?);
+        finished.push(spool.finish(image)?);
     }
     // One flush of the filesystem instead of one per file.
     crate::formats::store::make_durable(&staging).map_err(io(&staging))?;
@@ -2115,7 +2113,7 @@ mod tests {
         }
         assert!(!spool.spilled.is_empty());
         for (image, n) in [("a", 14), ("b", 26)] {
-            let p = spool.finish(image, &Collection::default()).unwrap();
+            let p = spool.finish(image).unwrap();
             let c = geojson::read(&p, geojson::ReadOptions::default())
                 .unwrap()
                 .collection;

@@ -711,6 +711,44 @@ pub fn feature_value(o: &Object) -> Value {
     Value::Object(f)
 }
 
+/// Writes a FeatureCollection up to the opening of its `features` array: the image id, other
+/// top-level members and image-level labels of `c` (its objects are not written). Features
+/// follow, separated by `",\n"`, then [`write_tail`].
+pub(crate) fn write_head(w: &mut impl Write, c: &Collection) -> std::io::Result<()> {
+    w.write_all(b"{\"type\": \"FeatureCollection\"")?;
+    if let Some(img) = &c.image {
+        write!(w, ", \"image\": {}", Value::from(img.as_str()))?;
+    }
+    for (k, v) in &c.extra {
+        write!(w, ", {}: {}", Value::from(k.as_str()), v)?;
+    }
+    if !c.image_labels.is_empty() {
+        let labels: Vec<Value> = c
+            .image_labels
+            .iter()
+            .map(|l| {
+                let mut m = Map::new();
+                m.insert("class".into(), Value::from(l.class.as_str()));
+                if let Some(n) = l.count {
+                    m.insert("count".into(), Value::from(n));
+                }
+                if let Some(x) = l.confidence {
+                    m.insert(keys::CONFIDENCE.into(), Value::from(x));
+                }
+                m.extend(l.extra.clone());
+                Value::Object(m)
+            })
+            .collect();
+        write!(w, ", \"image_labels\": {}", Value::Array(labels))?;
+    }
+    w.write_all(b", \"features\": [")
+}
+
+/// Closes what [`write_head`] opened.
+pub(crate) fn write_tail(w: &mut impl Write) -> std::io::Result<()> {
+    w.write_all(b"\n]}\n")
+}
+
 /// Writes a collection as a FeatureCollection (temporary file, fsync, rename).
 pub fn write(path: &Path, c: &Collection) -> Result<(), Error> {
     let tmp = path.with_file_name(format!(
@@ -723,38 +761,12 @@ pub fn write(path: &Path, c: &Collection) -> Result<(), Error> {
     let result = (|| -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        w.write_all(b"{\"type\": \"FeatureCollection\"")?;
-        if let Some(img) = &c.image {
-            write!(w, ", \"image\": {}", Value::from(img.as_str()))?;
-        }
-        for (k, v) in &c.extra {
-            write!(w, ", {}: {}", Value::from(k.as_str()), v)?;
-        }
-        if !c.image_labels.is_empty() {
-            let labels: Vec<Value> = c
-                .image_labels
-                .iter()
-                .map(|l| {
-                    let mut m = Map::new();
-                    m.insert("class".into(), Value::from(l.class.as_str()));
-                    if let Some(n) = l.count {
-                        m.insert("count".into(), Value::from(n));
-                    }
-                    if let Some(x) = l.confidence {
-                        m.insert(keys::CONFIDENCE.into(), Value::from(x));
-                    }
-                    m.extend(l.extra.clone());
-                    Value::Object(m)
-                })
-                .collect();
-            write!(w, ", \"image_labels\": {}", Value::Array(labels))?;
-        }
-        w.write_all(b", \"features\": [")?;
+        write_head(&mut w, c)?;
         for (i, o) in c.objects.iter().enumerate() {
             w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
             serde_json::to_writer(&mut w, &feature_value(o))?;
         }
-        w.write_all(b"\n]}\n")?;
+        write_tail(&mut w)?;
         w.flush()?;
         w.get_ref().sync_all()?;
         std::fs::rename(&tmp, path)
