@@ -1566,22 +1566,18 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
                                 [b[0], b[1], b[2] - b[0], b[3] - b[1]],
                             )
                         } else {
-                            coco::polygon_area_bbox(&parts, h, w).ok_or_else(|| {
-                                Error::Invalid(format!(
-                                    "image {image}, object {name}: cannot be rasterised"
-                                ))
-                            })?
+                            let (theirs, bbox) =
+                                coco::polygon_mask_bbox(&parts, h, w).ok_or_else(|| {
+                                    Error::Invalid(format!(
+                                        "image {image}, object {name}: cannot be rasterised"
+                                    ))
+                                })?;
+                            // What pycocotools will draw, against what the package holds.
+                            if let Some(ours) = &ours {
+                                fid.compare(image, &name, theirs.iou(ours));
+                            }
+                            (theirs.area() as f64, bbox)
                         };
-                        // What pycocotools will draw, against what the package holds.
-                        let theirs = Rle::union(
-                            &parts
-                                .iter()
-                                .filter_map(|p| Rle::from_polygon(p, h, w).ok())
-                                .collect::<Vec<_>>(),
-                        );
-                        if let (Some(t), Some(ours)) = (theirs, &ours) {
-                            fid.compare(image, &name, t.iou(ours));
-                        }
                         fid.holes_dropped += holes;
                         (Segmentation::Polygons(parts), area, bbox)
                     };
@@ -1667,15 +1663,9 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
                             .iter()
                             .map(|p| p.holes.len())
                             .sum::<usize>();
-                        let (area, bbox) = coco::polygon_area_bbox(&parts, h as u32, w as u32)
+                        let (theirs, bbox) = coco::polygon_mask_bbox(&parts, h as u32, w as u32)
                             .expect("traced rings");
-                        let theirs = Rle::union(
-                            &parts
-                                .iter()
-                                .filter_map(|p| Rle::from_polygon(p, h as u32, w as u32).ok())
-                                .collect::<Vec<_>>(),
-                        )
-                        .expect("parts");
+                        let area = theirs.area() as f64;
                         fid.compare(image, &format!("{label}:{v}"), theirs.iou(&rle));
                         (Segmentation::Polygons(parts), area, bbox)
                     } else {

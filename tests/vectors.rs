@@ -92,7 +92,7 @@ fn pycocotools_file_matches_the_ome_zarr_labels_it_was_made_from() {
                 );
             }
             Segmentation::Polygons(parts) => {
-                let (_, bbox) = coco::polygon_area_bbox(parts, 64, 64).unwrap();
+                let (_, bbox) = coco::polygon_mask_bbox(parts, 64, 64).unwrap();
                 assert_eq!(bbox, a.bbox.unwrap());
             }
             other => panic!("unexpected {other:?}"),

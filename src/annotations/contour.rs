@@ -305,6 +305,13 @@ pub fn rasterise<T: Copy>(
     height: usize,
     width: usize,
 ) -> usize {
+    let toggles = polygon_flips(polygon, height as u32, width as u32);
+    paint_toggles(&toggles, value, out, height, width)
+}
+
+/// The sorted column-major positions where the pixels of `polygon` flip (every ring, even-odd),
+/// as pycocotools finds them per ring; rings with unusable coordinates are skipped.
+pub(crate) fn polygon_flips(polygon: &Polygon, height: u32, width: u32) -> Vec<u64> {
     let mut toggles = Vec::new();
     let mut flat = Vec::new();
     for ring in std::iter::once(&polygon.exterior).chain(&polygon.holes) {
@@ -317,10 +324,10 @@ pub fn rasterise<T: Copy>(
         }
         flat.clear();
         flat.extend(ring.iter().flatten());
-        polygon_toggles(&flat, height as u32, width as u32, &mut toggles);
+        polygon_toggles(&flat, height, width, &mut toggles);
     }
     toggles.sort_unstable();
-    paint_toggles(&toggles, value, out, height, width)
+    toggles
 }
 
 /// Sets to `value` the pixels between successive pairs of sorted column-major flip positions;

@@ -124,22 +124,7 @@ impl Geometry {
 
 /// The pixels of one polygon (even-odd over its rings), as run lengths.
 pub fn polygon_rle(p: &Polygon, height: u32, width: u32) -> Rle {
-    let mut toggles = Vec::new();
-    let mut flat = Vec::new();
-    for ring in std::iter::once(&p.exterior).chain(&p.holes) {
-        if ring
-            .iter()
-            .flatten()
-            .any(|v| !v.is_finite() || v.abs() > MAX_COORDINATE)
-        {
-            continue;
-        }
-        flat.clear();
-        flat.extend(ring.iter().flatten());
-        super::rle::polygon_toggles(&flat, height, width, &mut toggles);
-    }
-    toggles.sort_unstable();
-    Rle::from_toggles(&toggles, height, width)
+    Rle::from_toggles(&contour::polygon_flips(p, height, width), height, width)
 }
 
 /// An object's identifier: the GeoJSON Feature `id` (a number or a string).

@@ -207,14 +207,14 @@ impl Annotation {
     }
 }
 
-/// Polygon `area` and `bbox` as COCO ground truth has them: the pixel count pycocotools
-/// computes for the mask, and the vertices' extent.
-pub fn polygon_area_bbox(parts: &[Vec<f64>], height: u32, width: u32) -> Option<(f64, [f64; 4])> {
+/// A polygon annotation's mask as pycocotools makes it (its `area` is the COCO ground-truth
+/// area) and its `bbox` as COCO ground truth has it: the vertices' extent.
+pub fn polygon_mask_bbox(parts: &[Vec<f64>], height: u32, width: u32) -> Option<(Rle, [f64; 4])> {
     let rles: Vec<Rle> = parts
         .iter()
         .filter_map(|p| Rle::from_polygon(p, height, width).ok())
         .collect();
-    let area = Rle::union(&rles)?.area() as f64;
+    let mask = Rle::union(&rles)?;
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for p in parts {
         for xy in p.chunks_exact(2) {
@@ -224,7 +224,7 @@ pub fn polygon_area_bbox(parts: &[Vec<f64>], height: u32, width: u32) -> Option<
             y1 = y1.max(xy[1]);
         }
     }
-    Some((area, [x0, y0, x1 - x0, y1 - y0]))
+    Some((mask, [x0, y0, x1 - x0, y1 - y0]))
 }
 
 /// Everything but the annotations.
