@@ -10,6 +10,7 @@ pub mod contour;
 pub mod fidelity;
 pub mod rle;
 pub mod shapes;
+pub mod tracks;
 
 pub use contour::{Polygon, Ring};
 pub use fidelity::Fidelity;

@@ -5,6 +5,7 @@
 //! memory whole; [`Limits`] caps what a single plane may allocate.
 
 pub mod coco;
+pub mod ctc;
 pub mod geojson;
 pub(crate) mod json_stream;
 pub mod ome_zarr;

@@ -1,0 +1,384 @@
+//! Cell Tracking Challenge folders: `man_track.txt` / `res_track.txt` (`L B E P` per line) and
+//! one label TIFF per frame (`man_track000.tif`, `mask000.tif`, … any digit count).
+//!
+//! Work in progress (issue 5): reading into a [`TrackGraph`]; writing comes next.
+//! Objects are the labels of each frame, at their mask centroid (shifted by half a pixel onto
+//! mifa's corner convention); links join a label to itself in the next frame, and a track's
+//! last object to the first objects of its children.
+
+use crate::annotations::tracks::{Edge, Node, TrackGraph};
+use crate::formats::{tiff::TiffSource, Limits, PlaneSource};
+use crate::raster::PixelData;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Errors reading a CTC folder.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the tracks file is unusable.
+    #[error("{path}:{line}: {message}")]
+    Line {
+        /// The tracks file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The folder breaks a CTC rule.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is wrong, naming labels and frames.
+        message: String,
+    },
+    /// A mask cannot be decoded.
+    #[error(transparent)]
+    Image(#[from] crate::formats::Error),
+}
+
+/// One line of a tracks file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Track {
+    /// Label, the pixel value in the masks.
+    pub label: u64,
+    /// First frame.
+    pub begin: u64,
+    /// Last frame (inclusive).
+    pub end: u64,
+    /// Parent label, 0 for none.
+    pub parent: u64,
+}
+
+/// Parses a tracks file, checking each line and the rules between lines: unique labels,
+/// `B ≤ E`, parents that exist and end before their children begin.
+pub fn read_tracks(path: &Path) -> Result<Vec<Track>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |line: usize, message: String| Error::Line {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut tracks = Vec::new();
+    let mut at: HashMap<u64, usize> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() {
+            continue;
+        }
+        if fields.len() != 4 {
+            return Err(bad(
+                i + 1,
+                format!(
+                    "{} columns ({line:?}); a CTC track line is \"L B E P\"",
+                    fields.len()
+                ),
+            ));
+        }
+        let n: Vec<u64> = fields
+            .iter()
+            .zip(["L", "B", "E", "P"])
+            .map(|(f, name)| {
+                f.parse::<u64>()
+                    .map_err(|_| bad(i + 1, format!("{name} is {f:?}, not a whole number ≥ 0")))
+            })
+            .collect::<Result<_, _>>()?;
+        let t = Track {
+            label: n[0],
+            begin: n[1],
+            end: n[2],
+            parent: n[3],
+        };
+        if t.label == 0 {
+            return Err(bad(i + 1, "label 0 is the background".into()));
+        }
+        if t.end < t.begin {
+            return Err(bad(
+                i + 1,
+                format!(
+                    "track {} ends (frame {}) before it begins (frame {})",
+                    t.label, t.end, t.begin
+                ),
+            ));
+        }
+        if let Some(j) = at.insert(t.label, i + 1) {
+            return Err(bad(
+                i + 1,
+                format!("label {} is already on line {j}", t.label),
+            ));
+        }
+        tracks.push(t);
+    }
+    let by_label: HashMap<u64, Track> = tracks.iter().map(|t| (t.label, *t)).collect();
+    for t in &tracks {
+        if t.parent == 0 {
+            continue;
+        }
+        let line = at[&t.label];
+        match by_label.get(&t.parent) {
+            None => return Err(bad(line, format!("track {} has parent {}, which is not a track", t.label, t.parent))),
+            Some(p) if p.end >= t.begin => {
+                return Err(bad(
+                    line,
+                    format!(
+                        "track {} begins at frame {} but its parent {} ends at frame {}; a parent must end first",
+                        t.label, t.begin, p.label, p.end
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(tracks)
+}
+
+/// The frame number in a mask file name: the last run of digits (`man_track000012.tif` → 12).
+fn frame_number(p: &Path) -> Option<u64> {
+    let stem = p.file_stem()?.to_str()?;
+    let end = stem.rfind(|c: char| c.is_ascii_digit())? + 1;
+    let start = stem[..end]
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    stem[start..end].parse().ok()
+}
+
+/// A CTC folder read.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    /// The tracks file.
+    pub tracks_file: PathBuf,
+    /// Its lines.
+    pub tracks: Vec<Track>,
+    /// Mask files by frame.
+    pub frames: BTreeMap<u64, PathBuf>,
+    /// Mask size `(height, width)`.
+    pub size: (usize, usize),
+    /// Objects and links.
+    pub graph: TrackGraph,
+}
+
+/// Reads a CTC folder (the one holding the tracks file, or its parent with a `TRA` folder).
+pub fn read(dir: &Path) -> Result<Folder, Error> {
+    let dir = if dir.join("TRA").is_dir() {
+        dir.join("TRA")
+    } else {
+        dir.to_path_buf()
+    };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let mut txt = None;
+    let mut frames = BTreeMap::new();
+    for e in std::fs::read_dir(&dir).map_err(io(&dir))? {
+        let p = e.map_err(io(&dir))?.path();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if name == "man_track.txt" || name == "res_track.txt" {
+            txt = Some(p);
+        } else if name.ends_with(".tif") || name.ends_with(".tiff") {
+            let Some(t) = frame_number(&p) else {
+                return Err(Error::Invalid {
+                    path: p,
+                    message: "a TIFF without a frame number in its name".into(),
+                });
+            };
+            if let Some(other) = frames.insert(t, p.clone()) {
+                return Err(Error::Invalid {
+                    path: p,
+                    message: format!("frame {t} is also {}", other.display()),
+                });
+            }
+        }
+    }
+    let txt = txt.ok_or_else(|| Error::Invalid {
+        path: dir.clone(),
+        message: "no man_track.txt or res_track.txt".into(),
+    })?;
+    let tracks = read_tracks(&txt)?;
+    let last = tracks.iter().map(|t| t.end).max().unwrap_or(0);
+    for t in 0..=last {
+        if !frames.contains_key(&t) && tracks.iter().any(|k| k.begin <= t && t <= k.end) {
+            return Err(Error::Invalid {
+                path: dir.clone(),
+                message: format!("frame {t} has tracks but no mask file"),
+            });
+        }
+    }
+    // Centroids of every label of every frame (pixel sums per label), in parallel.
+    let per_frame: Vec<(u64, (usize, usize), BTreeMap<u64, (f64, f64, u64)>)> = frames
+        .par_iter()
+        .map(|(&t, p)| -> Result<_, Error> {
+            let mut src = TiffSource::open(p, &Limits::default())?;
+            let plane = src.read_plane(0)?;
+            let (h, w) = (plane.height, plane.width);
+            let mut sums: BTreeMap<u64, (f64, f64, u64)> = BTreeMap::new();
+            let mut add = |i: usize, v: u64| {
+                if v != 0 {
+                    let e = sums.entry(v).or_insert((0.0, 0.0, 0));
+                    e.0 += (i % w) as f64;
+                    e.1 += (i / w) as f64;
+                    e.2 += 1;
+                }
+            };
+            match &plane.data {
+                PixelData::U8(d) => d
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, &v)| add(i, u64::from(v))),
+                PixelData::U16(d) => d
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, &v)| add(i, u64::from(v))),
+                PixelData::U32(d) => d
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, &v)| add(i, u64::from(v))),
+                other => {
+                    return Err(Error::Invalid {
+                        path: p.clone(),
+                        message: format!(
+                            "a {:?} mask; CTC masks hold unsigned integer labels",
+                            other.dtype()
+                        ),
+                    })
+                }
+            }
+            Ok((t, (h, w), sums))
+        })
+        .collect::<Result<_, _>>()?;
+    let size = per_frame.first().map_or((0, 0), |f| f.1);
+    if let Some((t, s, _)) = per_frame.iter().find(|f| f.1 != size) {
+        return Err(Error::Invalid {
+            path: frames[t].clone(),
+            message: format!(
+                "frame {t} is {}×{}, frame 0 is {}×{}",
+                s.1, s.0, size.1, size.0
+            ),
+        });
+    }
+    let by_label: HashMap<u64, Track> = tracks.iter().map(|t| (t.label, *t)).collect();
+    let mut graph = TrackGraph::default();
+    let mut ids: HashMap<(u64, u64), u64> = HashMap::new();
+    for (t, _, sums) in &per_frame {
+        for (&label, &(sx, sy, n)) in sums {
+            match by_label.get(&label) {
+                Some(k) if k.begin <= *t && *t <= k.end => {}
+                _ => {
+                    return Err(Error::Invalid {
+                        path: frames[t].clone(),
+                        message: format!(
+                            "label {label} is in frame {t}, outside its track in {}",
+                            txt.display()
+                        ),
+                    })
+                }
+            }
+            let id = graph.nodes.len() as u64 + 1;
+            ids.insert((label, *t), id);
+            graph.nodes.push(Node {
+                id,
+                t: *t as i64,
+                // Mean pixel index, then onto the corner convention.
+                x: sx / n as f64 + 0.5,
+                y: sy / n as f64 + 0.5,
+                z: None,
+                label: Some(label),
+                props: serde_json::Map::new(),
+            });
+        }
+    }
+    for k in &tracks {
+        for t in k.begin..=k.end {
+            if !ids.contains_key(&(k.label, t)) {
+                return Err(Error::Invalid {
+                    path: frames.get(&t).cloned().unwrap_or_else(|| dir.clone()),
+                    message: format!(
+                        "track {} spans frames {}..{} but is missing from frame {t}",
+                        k.label, k.begin, k.end
+                    ),
+                });
+            }
+            if t > k.begin {
+                graph.edges.push(Edge {
+                    source: ids[&(k.label, t - 1)],
+                    target: ids[&(k.label, t)],
+                });
+            }
+        }
+        if k.parent != 0 {
+            let p = by_label[&k.parent];
+            graph.edges.push(Edge {
+                source: ids[&(p.label, p.end)],
+                target: ids[&(k.label, k.begin)],
+            });
+        }
+    }
+    Ok(Folder {
+        tracks_file: txt,
+        tracks,
+        frames,
+        size,
+        graph,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txt(text: &str) -> Result<Vec<Track>, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("man_track.txt");
+        std::fs::write(&p, text).unwrap();
+        read_tracks(&p)
+    }
+
+    #[test]
+    fn tracks_file_rules() {
+        assert_eq!(txt("1 0 1 0\n2 2 2 1\n3 2 2 1\n").unwrap().len(), 3);
+        let e = |t: &str| txt(t).unwrap_err().to_string();
+        assert!(
+            e("1 0 1 0\n2 2 2\n")
+                .ends_with(":2: 3 columns (\"2 2 2\"); a CTC track line is \"L B E P\""),
+            "{}",
+            e("1 0 1 0\n2 2 2\n")
+        );
+        assert!(e("1 0 1 0\n1 2 2 0\n").contains(":2: label 1 is already on line 1"));
+        assert!(e("1 0 3 0\n2 2 4 1\n")
+            .contains(":2: track 2 begins at frame 2 but its parent 1 ends at frame 3"));
+        assert!(e("2 2 4 7\n").contains(":1: track 2 has parent 7, which is not a track"));
+        assert!(e("1 3 2 0\n").contains("ends (frame 2) before it begins (frame 3)"));
+        assert!(e("1 x 2 0\n").contains("B is \"x\""));
+    }
+
+    #[test]
+    fn frame_numbers_from_names() {
+        for (name, n) in [
+            ("man_track000012.tif", 12),
+            ("mask000.tif", 0),
+            ("man_track0052.tif", 52),
+            ("t7.tiff", 7),
+        ] {
+            assert_eq!(frame_number(Path::new(name)), Some(n), "{name}");
+        }
+        assert_eq!(frame_number(Path::new("mask.tif")), None);
+    }
+}
