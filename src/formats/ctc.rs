@@ -156,6 +156,10 @@ fn frame_number(p: &Path) -> Option<u64> {
     stem[start..end].parse().ok()
 }
 
+/// A frame's number, size `(height, width)`, and per label the sums of x, of y and the pixel
+/// count.
+type FrameLabels = (u64, (usize, usize), BTreeMap<u64, (f64, f64, u64)>);
+
 /// A CTC folder read.
 #[derive(Debug, Clone)]
 pub struct Folder {
@@ -223,7 +227,7 @@ pub fn read(dir: &Path) -> Result<Folder, Error> {
         }
     }
     // Centroids of every label of every frame (pixel sums per label), in parallel.
-    let per_frame: Vec<(u64, (usize, usize), BTreeMap<u64, (f64, f64, u64)>)> = frames
+    let per_frame: Vec<FrameLabels> = frames
         .par_iter()
         .map(|(&t, p)| -> Result<_, Error> {
             let mut src = TiffSource::open(p, &Limits::default())?;
