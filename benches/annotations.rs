@@ -171,5 +171,29 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Tracks: the CTC bacteria ground truth read (53 mask frames decoded, centroids, links), and
+/// the graph written as the package's biotracks store.
+fn tracks(c: &mut Criterion) {
+    use mifa::formats::{biotracks, ctc};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tracks/ctc/bacteria_TRA");
+    let mut g = c.benchmark_group("tracks");
+    g.sample_size(10);
+    g.bench_function("ctc_read_bacteria_53_frames", |b| {
+        b.iter(|| ctc::read(&dir).unwrap().graph.nodes.len())
+    });
+    let set = mifa::annotations::tracks::TrackSet::from_graph(ctc::read(&dir).unwrap().graph);
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = biotracks::WriteOptions {
+        name: "bench".into(),
+        edges_table: true,
+        ..Default::default()
+    };
+    g.bench_function("biotracks_write_3519_objects", |b| {
+        b.iter(|| biotracks::write(tmp.path(), &set, &opts).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, tracks);
 criterion_main!(benches);

@@ -2,7 +2,8 @@
 # The main job on the bundled demo data: build a MIFA/REMBI dataset package from the DSB2018 sample
 # in examples/data/dsb2018 (image as OME-Zarr, mask as an OME-Zarr label, metadata from a sheet),
 # trace the mask into polygons, validate and summarise the package, and export it to OME-TIFF, COCO
-# and GeoJSON. Output: demo-out/ (recreated).
+# and GeoJSON; then import a TrackMate file as tracks and export them as biotracks and geff.
+# Output: demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -10,7 +11,7 @@ mifa=target/release/mifa
 data=examples/data/dsb2018
 pkg=demo-out/dsb2018
 
-rm -rf "$pkg" demo-out/tiff demo-out/coco demo-out/geojson
+rm -rf "$pkg" demo-out/tiff demo-out/coco demo-out/geojson demo-out/tracks demo-out/tracks-biotracks demo-out/tracks.geff
 mkdir -p demo-out
 set -x
 "$mifa" init "$pkg" --title "Nuclei of cultured cells from the 2018 Data Science Bowl (demo)" --license BSD-3-Clause
@@ -26,3 +27,11 @@ set -x
 "$mifa" export "$pkg" tiff demo-out/tiff
 "$mifa" export "$pkg" coco demo-out/coco/instances.json
 "$mifa" export "$pkg" geojson demo-out/geojson
+# Tracks: a TrackMate file (spots, ROI polygons, edges with their features) as a tracks set,
+# exported as a CMSO biotracks data package and as geff.
+tracks=demo-out/tracks
+"$mifa" init "$tracks" --title "Synthetic tracked spots of Fiji's FakeTracks movie (demo)" --license MIT
+"$mifa" import "$tracks" tracks --from trackmate examples/data/tracks/FakeTracks.xml --set trackmate
+"$mifa" validate "$tracks" >/dev/null
+"$mifa" export "$tracks" biotracks demo-out/tracks-biotracks --set trackmate
+"$mifa" export "$tracks" geff demo-out/tracks.geff --set trackmate

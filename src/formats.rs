@@ -4,8 +4,10 @@
 //! Image inputs are read plane by plane through [`PlaneSource`], so a stack is never held in
 //! memory whole; [`Limits`] caps what a single plane may allocate.
 
+pub mod biotracks;
 pub mod coco;
 pub mod ctc;
+pub mod geff;
 pub mod geojson;
 pub(crate) mod json_stream;
 pub mod ome_zarr;
@@ -13,6 +15,7 @@ pub mod png_jpeg;
 pub mod points;
 pub mod store;
 pub mod tiff;
+pub mod trackmate;
 
 use crate::metadata::{Axis, AxisType, DataType};
 use crate::raster::Plane;

@@ -341,7 +341,7 @@ fn apply_overrides(meta: &mut SourceMeta, o: &Overrides) -> Result<(), Error> {
 }
 
 /// The label image's expected axes and shape: the image's without the channel axis.
-fn label_frame(image_axes: &[Axis], image_shape: &[u64]) -> (Vec<Axis>, Vec<u64>) {
+pub(crate) fn label_frame(image_axes: &[Axis], image_shape: &[u64]) -> (Vec<Axis>, Vec<u64>) {
     image_axes
         .iter()
         .zip(image_shape)
@@ -962,9 +962,9 @@ pub(crate) fn add_mask_plane(
     })
 }
 
-type OpenMask<'a> = &'a mut dyn FnMut(&[Axis]) -> Result<Box<dyn PlaneSource>, Error>;
+pub(crate) type OpenMask<'a> = &'a mut dyn FnMut(&[Axis]) -> Result<Box<dyn PlaneSource>, Error>;
 
-fn add_mask_with(
+pub(crate) fn add_mask_with(
     pkg: &mut Package,
     image: &str,
     name: &str,

@@ -74,18 +74,22 @@ enum Command {
     /// CSV/TSV, or a COCO file (images matched by file name, or imported with --images).
     ///
     /// `mifa import DIR geojson cells.geojson --image img1 --set cells`;
-    /// `mifa import DIR coco instances.json --set gt [--images imgs/]`.
+    /// `mifa import DIR coco instances.json --set gt [--images imgs/]`;
+    /// `mifa import DIR tracks --from ctc 01_GT/TRA --set gt --image movie` (tracks from
+    /// biotracks, ctc, trackmate or geff; CTC masks become the label `labels/<set>`).
     Import(ImportArgs),
     /// Convert between masks and polygons inside the package, with a fidelity report.
     #[command(subcommand)]
     Convert(ConvertCommand),
     /// Export to another format: `tiff` (images and labels, OUT a folder), `coco` (annotation
-    /// sets as one COCO file, OUT.json), `geojson` (sets as OUT/<set>/<image>.geojson).
+    /// sets as one COCO file, OUT.json), `geojson` (sets as OUT/<set>/<image>.geojson);
+    /// tracks of one set (`--set`) as `biotracks` (a CMSO data package), `ctc` (a Cell
+    /// Tracking Challenge folder) or `geff` (a Zarr group), OUT a new folder.
     Export {
         /// Package directory.
         dir: PathBuf,
         /// Format.
-        #[arg(value_parser = ["tiff", "coco", "geojson"])]
+        #[arg(value_parser = ["tiff", "coco", "geojson", "biotracks", "ctc", "geff"])]
         format: String,
         /// Output folder (tiff, geojson) or file (coco).
         out: PathBuf,
@@ -154,11 +158,17 @@ enum MetaCommand {
 struct ImportArgs {
     /// Package directory.
     dir: PathBuf,
-    /// Format of the file.
-    #[arg(value_parser = ["geojson", "points", "coco"])]
+    /// Format of the file (`tracks`: see --from).
+    #[arg(value_parser = ["geojson", "points", "coco", "tracks"])]
     format: String,
-    /// The file.
+    /// The file (a folder for CTC, geff and biotracks).
     file: PathBuf,
+    /// Tracks: the source format.
+    #[arg(long = "from", value_parser = ["biotracks", "ctc", "trackmate", "geff"])]
+    from: Option<String>,
+    /// Tracks: an existing label of --image whose values the objects' label values refer to.
+    #[arg(long)]
+    labels: Option<String>,
     /// Annotation set to import into (created if missing).
     #[arg(long)]
     set: String,
@@ -485,6 +495,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             polygons,
         } => {
             let pkg = open(&dir)?;
+            if let Some(to) = match format.as_str() {
+                "biotracks" => Some(mifa::tracks::Target::Biotracks),
+                "ctc" => Some(mifa::tracks::Target::Ctc),
+                "geff" => Some(mifa::tracks::Target::Geff),
+                _ => None,
+            } {
+                let [set] = sets.as_slice() else {
+                    bail!("{format} export writes the tracks of one set: give --set ID once");
+                };
+                let r = mifa::tracks::export_tracks(&pkg, set, to, &out)?;
+                for n in &r.notes {
+                    println!("note: {n}");
+                }
+                println!("wrote {}: {}", out.display(), stats_line(&r.stats));
+                return Ok(ExitCode::SUCCESS);
+            }
             if format == "coco" {
                 let opts = mifa::vectors::CocoExportOptions { sets, polygons };
                 let fid = mifa::vectors::export_coco(&pkg, &out, &opts)?;
@@ -578,8 +604,47 @@ fn print_import(r: &mifa::vectors::Imported) {
     println!("{}", r.fidelity);
 }
 
+fn stats_line(s: &mifa::annotations::tracks::Stats) -> String {
+    format!(
+        "{} objects, {} links, {} tracklets, {} lineages, {} divisions, {} merges, {} gap links",
+        s.nodes, s.edges, s.tracklets, s.lineages, s.divisions, s.merges, s.gaps
+    )
+}
+
+fn import_tracks(a: ImportArgs) -> Result<()> {
+    use mifa::tracks::Source;
+    let from = match a.from.as_deref() {
+        Some("biotracks") => Source::Biotracks,
+        Some("ctc") => Source::Ctc,
+        Some("trackmate") => Source::Trackmate,
+        Some("geff") => Source::Geff,
+        _ => bail!("tracks: give the source format with --from biotracks|ctc|trackmate|geff"),
+    };
+    let mut pkg = open(&a.dir)?;
+    let opts = mifa::tracks::ImportOptions {
+        image: a.image,
+        labels: a.labels,
+        ..Default::default()
+    };
+    let r = mifa::tracks::import_tracks(&mut pkg, from, &a.file, &a.set, &opts)?;
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    if let Some((path, n)) = &r.labels {
+        println!("wrote label {path} ({n} objects)");
+    }
+    println!("imported into set {}: {}", a.set, stats_line(&r.stats));
+    Ok(())
+}
+
 fn import(a: ImportArgs) -> Result<()> {
     use mifa::vectors::{self, CocoImportOptions, ImportOptions};
+    if a.format == "tracks" {
+        return import_tracks(a);
+    }
+    if a.from.is_some() || a.labels.is_some() {
+        bail!("--from and --labels apply to `tracks` imports");
+    }
     let mut pkg = open(&a.dir)?;
     let common = ImportOptions {
         set: a.set,

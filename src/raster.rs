@@ -130,9 +130,17 @@ impl PixelData {
             }
             set
         }
+        // 8- and 16-bit labels: a presence table, no set lookups at all.
+        fn table<T: Copy + Into<usize>>(v: &[T], size: usize) -> std::collections::BTreeSet<i128> {
+            let mut seen = vec![false; size];
+            for &x in v {
+                seen[x.into()] = true;
+            }
+            (0..size).filter(|&i| seen[i]).map(|i| i as i128).collect()
+        }
         Some(match self {
-            PixelData::U8(v) => collect(v),
-            PixelData::U16(v) => collect(v),
+            PixelData::U8(v) => table(v, 1 << 8),
+            PixelData::U16(v) => table(v, 1 << 16),
             PixelData::U32(v) => collect(v),
             PixelData::U64(v) => collect(v),
             PixelData::I8(v) => collect(v),
@@ -227,6 +235,10 @@ impl Reduce for bool {
 }
 
 fn mode<T: Copy + PartialEq>(vals: &[T]) -> T {
+    // Most blocks are uniform (background, object interiors).
+    if vals.iter().all(|&v| v == vals[0]) {
+        return vals[0];
+    }
     let mut best = vals[0];
     let mut best_count = 0;
     for (i, &v) in vals.iter().enumerate() {

@@ -777,6 +777,26 @@ impl Checker<'_> {
                 }
             }
         }
+        // Tracks sets: graph rules, frames and positions in the image, label values in masks.
+        for (i, set) in m.annotation_sets.iter().enumerate() {
+            let Some(j) = set
+                .files
+                .iter()
+                .position(|f| f.path.ends_with(&format!("/{}", crate::tracks::DESCRIPTOR)))
+            else {
+                continue;
+            };
+            if !self.root.join(&set.files[j].path).is_file() {
+                continue; // reported by `file`
+            }
+            for problem in crate::tracks::check_stored(self.root, m, &set.id) {
+                self.error(
+                    "tracks",
+                    format!("annotation_sets[{i}].files[{j}]"),
+                    format!("{}: {problem}", set.files[j].path),
+                );
+            }
+        }
         // Vector files are independent: check them on every core.
         use rayon::prelude::*;
         let root = self.root;

@@ -246,3 +246,31 @@ fn points_fixtures() {
             .map_err(|e| e.to_string())
     });
 }
+
+#[test]
+fn tracks_fixtures() {
+    use mifa::formats::{biotracks, ctc, geff, trackmate};
+    // The extension names the format; each reader's graph must also pass the graph rules.
+    walk("tracks", |p| {
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let graph = match ext {
+            "biotracks" => biotracks::read(p)
+                .map(|r| r.set.graph)
+                .map_err(|e| e.to_string()),
+            "ctc" => ctc::read(p).map(|f| f.graph).map_err(|e| e.to_string()),
+            "xml" => trackmate::read(p)
+                .map(|r| r.set.graph)
+                .map_err(|e| e.to_string()),
+            "geff" => geff::read(p, &Default::default())
+                .map(|r| r.set.graph)
+                .map_err(|e| e.to_string()),
+            "py" => return Ok(1),
+            other => panic!("{}: unknown fixture kind {other:?}", p.display()),
+        }?;
+        let problems = graph.check();
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
+        Ok(graph.nodes.len())
+    });
+}

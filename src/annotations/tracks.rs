@@ -3,9 +3,10 @@
 //! and merges (several predecessors) are allowed; tracklets (maximal unbranched paths) and
 //! lineages (connected components) are derived, never stored.
 //!
-//! Positions are level-0 pixel coordinates on mifa's corner convention: the centre of pixel
-//! `(x, y)` is `(x + 0.5, y + 0.5)`. Readers of formats that put centres on integers (CTC mask
-//! centroids, TrackMate) shift by half a pixel.
+//! Positions are level-0 pixel coordinates with pixel centres on integers, the convention of
+//! every tracking format (CTC mask centroids, TrackMate, CMSO tools, geff): pixel `(x, y)` is
+//! centred on `(x, y)`. mifa's GeoJSON and COCO annotations put pixel corners on integers, so
+//! a track position `p` is the vector annotation coordinate `p + 0.5`.
 
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -67,7 +68,7 @@ pub struct Stats {
 }
 
 impl TrackGraph {
-    fn index(&self) -> HashMap<u64, usize> {
+    pub(crate) fn index(&self) -> HashMap<u64, usize> {
         self.nodes
             .iter()
             .enumerate()
@@ -121,7 +122,7 @@ impl TrackGraph {
     }
 
     /// Successors and predecessors of each node (by index).
-    fn adjacency(&self) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    pub(crate) fn adjacency(&self) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
         let at = self.index();
         let mut next = vec![Vec::new(); self.nodes.len()];
         let mut prev = vec![Vec::new(); self.nodes.len()];
@@ -140,14 +141,22 @@ impl TrackGraph {
         let (next, prev) = self.adjacency();
         let starts_here = |i: usize| prev[i].len() != 1 || next[prev[i][0]].len() != 1;
         let mut out = Vec::new();
-        for i in 0..self.nodes.len() {
-            if !starts_here(i) {
+        let mut seen = vec![false; self.nodes.len()];
+        // Starts first, then whatever is left: nodes on a cycle (invalid graphs still get
+        // every node into one tracklet, so writers never miss one).
+        let order = (0..self.nodes.len())
+            .filter(|&i| starts_here(i))
+            .chain(0..self.nodes.len());
+        for i in order {
+            if seen[i] {
                 continue;
             }
+            seen[i] = true;
             let mut path = vec![self.nodes[i].id];
             let mut cur = i;
-            while next[cur].len() == 1 && prev[next[cur][0]].len() == 1 {
+            while next[cur].len() == 1 && prev[next[cur][0]].len() == 1 && !seen[next[cur][0]] {
                 cur = next[cur][0];
+                seen[cur] = true;
                 path.push(self.nodes[cur].id);
             }
             out.push(path);
@@ -204,6 +213,130 @@ impl TrackGraph {
             lineages: self.lineages().values().max().copied().unwrap_or(0),
             gaps,
         }
+    }
+}
+
+/// `(group id, member id)` rows: CMSO links (link, object) or tracks (track, link).
+pub type Pairs = Vec<(u64, u64)>;
+
+/// A tracks annotation set: the graph plus what the formats carry around it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TrackSet {
+    /// Objects and links.
+    pub graph: TrackGraph,
+    /// Features of each link (TrackMate edge features, geff edge props): empty, or one map
+    /// per entry of `graph.edges`.
+    pub edge_props: Vec<Map<String, Value>>,
+    /// CMSO link membership `(link id, object id)` as the source recorded it; empty when the
+    /// source had none (then [`TrackSet::cmso_links`] derives it).
+    pub links: Vec<(u64, u64)>,
+    /// CMSO `(track id, link id)` rows as the source recorded them.
+    pub tracks: Vec<(u64, u64)>,
+    /// Unit of the source's space coordinates (before conversion to pixels), as written.
+    pub space_unit: Option<String>,
+    /// Unit of the source's time, as written.
+    pub time_unit: Option<String>,
+}
+
+impl TrackSet {
+    /// A set with no CMSO grouping and no link features.
+    pub fn from_graph(graph: TrackGraph) -> TrackSet {
+        TrackSet {
+            graph,
+            ..Default::default()
+        }
+    }
+
+    /// Features of link `i` (empty when there are none).
+    pub fn edge_props(&self, i: usize) -> Option<&Map<String, Value>> {
+        self.edge_props.get(i).filter(|m| !m.is_empty())
+    }
+
+    /// CMSO links and tracks: the recorded ones, or derived from the graph. Derived links are
+    /// the tracklets; at a division the mother object is repeated as the first object of each
+    /// daughter link, at a merge the merged object is repeated as the last object of each
+    /// incoming link (the CMSO convention), and a link between a division and a merge becomes
+    /// a two-object link of its own. Tracks are the lineages. Sorting each link's objects by
+    /// frame and joining neighbours gives back exactly the graph's links.
+    pub fn cmso_links(&self) -> (Pairs, Pairs) {
+        if !self.links.is_empty() {
+            return (self.links.clone(), self.tracks.clone());
+        }
+        let g = &self.graph;
+        let (next, prev) = g.adjacency();
+        let at = g.index();
+        let lineage = g.lineages();
+        let mut links = Vec::new();
+        let mut link_track = Vec::new();
+        let mut push = |objects: &[u64], links: &mut Vec<(u64, u64)>| {
+            let id = link_track.len() as u64 + 1;
+            links.extend(objects.iter().map(|&o| (id, o)));
+            link_track.push((lineage[&objects[0]] as u64, id));
+        };
+        let mut covered: std::collections::HashSet<(u64, u64)> = Default::default();
+        for path in g.tracklets() {
+            let mut objects = path.clone();
+            let first = at[&path[0]];
+            let last = at[path.last().expect("a tracklet has a node")];
+            if prev[first].len() == 1 && next[prev[first][0]].len() > 1 {
+                let p = g.nodes[prev[first][0]].id;
+                covered.insert((p, path[0]));
+                objects.insert(0, p);
+            }
+            if next[last].len() == 1 && prev[next[last][0]].len() > 1 {
+                let s = g.nodes[next[last][0]].id;
+                covered.insert((*path.last().expect("non-empty"), s));
+                objects.push(s);
+            }
+            push(&objects, &mut links);
+        }
+        for e in &g.edges {
+            let (Some(&s), Some(&t)) = (at.get(&e.source), at.get(&e.target)) else {
+                continue;
+            };
+            if next[s].len() > 1 && prev[t].len() > 1 && !covered.contains(&(e.source, e.target)) {
+                push(&[e.source, e.target], &mut links);
+            }
+        }
+        (links, link_track)
+    }
+
+    /// The links implied by CMSO link membership: each link's objects sorted by frame (then
+    /// id), neighbours joined, duplicates dropped. Objects missing from the graph are skipped
+    /// (reported by [`TrackGraph::check`] through the caller).
+    pub fn edges_from_links(nodes: &[Node], links: &[(u64, u64)]) -> Result<Vec<Edge>, String> {
+        let frame: HashMap<u64, i64> = nodes.iter().map(|n| (n.id, n.t)).collect();
+        let mut members: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for &(link, object) in links {
+            if !frame.contains_key(&object) {
+                return Err(format!(
+                    "link {link} names object {object}, which does not exist"
+                ));
+            }
+            members.entry(link).or_default().push(object);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut edges = Vec::new();
+        for (link, mut objects) in members {
+            objects.sort_by_key(|o| (frame[o], *o));
+            objects.dedup();
+            for w in objects.windows(2) {
+                if frame[&w[0]] == frame[&w[1]] {
+                    return Err(format!(
+                        "link {link} holds objects {} and {} in the same frame {}; a link is a chain through time",
+                        w[0], w[1], frame[&w[0]]
+                    ));
+                }
+                let e = Edge {
+                    source: w[0],
+                    target: w[1],
+                };
+                if seen.insert(e) {
+                    edges.push(e);
+                }
+            }
+        }
+        Ok(edges)
     }
 }
 
@@ -278,5 +411,52 @@ mod tests {
             p.contains("link 1 -> 9 names object 9, which does not exist"),
             "{p}"
         );
+    }
+
+    #[test]
+    fn derived_cmso_links_give_back_every_link() {
+        // 1 -> 2 -> {3, 4}; 4 -(gap)-> 5; 6 -> 5 (merge); 8 -> {9, 10}, 11 -> 10: 8 -> 10 joins a
+        // division to a merge.
+        let g = TrackGraph {
+            nodes: [
+                (1, 0),
+                (2, 1),
+                (3, 2),
+                (4, 2),
+                (5, 4),
+                (6, 3),
+                (7, 0),
+                (8, 0),
+                (9, 1),
+                (10, 1),
+                (11, 0),
+            ]
+            .map(|(i, t)| node(i, t))
+            .to_vec(),
+            edges: [
+                (1, 2),
+                (2, 3),
+                (2, 4),
+                (4, 5),
+                (6, 5),
+                (8, 9),
+                (8, 10),
+                (11, 10),
+            ]
+            .map(|(source, target)| Edge { source, target })
+            .to_vec(),
+        };
+        let set = TrackSet::from_graph(g.clone());
+        let (links, tracks) = set.cmso_links();
+        let mut back = TrackSet::edges_from_links(&g.nodes, &links).unwrap();
+        back.sort();
+        let mut want = g.edges.clone();
+        want.sort();
+        assert_eq!(back, want);
+        // Every link belongs to a track, one track per lineage.
+        let ids: std::collections::BTreeSet<u64> = links.iter().map(|l| l.0).collect();
+        assert_eq!(ids.len(), tracks.len());
+        let lineages: std::collections::BTreeSet<u64> = tracks.iter().map(|t| t.0).collect();
+        assert_eq!(lineages.len(), 3);
     }
 }

@@ -1,14 +1,19 @@
 //! Cell Tracking Challenge folders: `man_track.txt` / `res_track.txt` (`L B E P` per line) and
 //! one label TIFF per frame (`man_track000.tif`, `mask000.tif`, … any digit count).
 //!
-//! Work in progress (issue 5): reading into a [`TrackGraph`]; writing comes next.
-//! Objects are the labels of each frame, at their mask centroid (shifted by half a pixel onto
-//! mifa's corner convention); links join a label to itself in the next frame, and a track's
+//! Writing turns a graph into CTC tracks: each tracklet, cut at links that skip frames, is
+//! one label; a division's daughters and a gap's continuation name it as parent. CTC has one
+//! parent per track, so at a merge only the earliest-id parent is kept (the lost links are
+//! counted in [`Written`]). Labels are kept when every object of a track already carries the
+//! same, distinct mask value (a CTC round trip keeps its numbering); otherwise tracks are
+//! numbered from 1 and masks relabelled.
+//! Objects are the labels of each frame, at their mask centroid (pixel centres on integers); links join a label to itself in the next frame, and a track's
 //! last object to the first objects of its children.
 
-use crate::annotations::tracks::{Edge, Node, TrackGraph};
+use crate::annotations::tracks::{Edge, Node, TrackGraph, TrackSet};
 use crate::formats::{tiff::TiffSource, Limits, PlaneSource};
 use crate::raster::PixelData;
+use crate::raster::Plane;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -231,30 +236,50 @@ pub fn read(dir: &Path) -> Result<Folder, Error> {
         .par_iter()
         .map(|(&t, p)| -> Result<_, Error> {
             let mut src = TiffSource::open(p, &Limits::default())?;
+            if src.meta().planes() != 1 {
+                return Err(Error::Invalid {
+                    path: p.clone(),
+                    message: format!(
+                        "a mask of {} planes ({}); 3D CTC folders are not supported yet",
+                        src.meta().planes(),
+                        src.meta().axes_string()
+                    ),
+                });
+            }
             let plane = src.read_plane(0)?;
             let (h, w) = (plane.height, plane.width);
             let mut sums: BTreeMap<u64, (f64, f64, u64)> = BTreeMap::new();
-            let mut add = |i: usize, v: u64| {
-                if v != 0 {
-                    let e = sums.entry(v).or_insert((0.0, 0.0, 0));
-                    e.0 += (i % w) as f64;
-                    e.1 += (i / w) as f64;
-                    e.2 += 1;
+            // Objects are runs along rows: add one run at a time (sum of x over a run is
+            // arithmetic), so the map is touched once per run, not per pixel.
+            fn runs<T: Copy + PartialEq + Into<u64>>(
+                d: &[T],
+                w: usize,
+                sums: &mut BTreeMap<u64, (f64, f64, u64)>,
+            ) {
+                for (y, row) in d.chunks_exact(w.max(1)).enumerate() {
+                    let mut x0 = 0;
+                    while x0 < row.len() {
+                        let v = row[x0];
+                        let mut x1 = x0 + 1;
+                        while x1 < row.len() && row[x1] == v {
+                            x1 += 1;
+                        }
+                        let label: u64 = v.into();
+                        if label != 0 {
+                            let n = (x1 - x0) as f64;
+                            let e = sums.entry(label).or_insert((0.0, 0.0, 0));
+                            e.0 += (x0 + x1 - 1) as f64 * n / 2.0;
+                            e.1 += y as f64 * n;
+                            e.2 += (x1 - x0) as u64;
+                        }
+                        x0 = x1;
+                    }
                 }
-            };
+            }
             match &plane.data {
-                PixelData::U8(d) => d
-                    .iter()
-                    .enumerate()
-                    .for_each(|(i, &v)| add(i, u64::from(v))),
-                PixelData::U16(d) => d
-                    .iter()
-                    .enumerate()
-                    .for_each(|(i, &v)| add(i, u64::from(v))),
-                PixelData::U32(d) => d
-                    .iter()
-                    .enumerate()
-                    .for_each(|(i, &v)| add(i, u64::from(v))),
+                PixelData::U8(d) => runs(d, w, &mut sums),
+                PixelData::U16(d) => runs(d, w, &mut sums),
+                PixelData::U32(d) => runs(d, w, &mut sums),
                 other => {
                     return Err(Error::Invalid {
                         path: p.clone(),
@@ -300,9 +325,9 @@ pub fn read(dir: &Path) -> Result<Folder, Error> {
             graph.nodes.push(Node {
                 id,
                 t: *t as i64,
-                // Mean pixel index, then onto the corner convention.
-                x: sx / n as f64 + 0.5,
-                y: sy / n as f64 + 0.5,
+                // Mean pixel index: centres on integers, as skimage's regionprops.
+                x: sx / n as f64,
+                y: sy / n as f64,
                 z: None,
                 label: Some(label),
                 props: serde_json::Map::new(),
@@ -341,6 +366,237 @@ pub fn read(dir: &Path) -> Result<Folder, Error> {
         frames,
         size,
         graph,
+    })
+}
+
+/// Which CTC layout to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Results: `res_track.txt`, `maskTTT.tif`.
+    #[default]
+    Res,
+    /// Ground truth (`TRA` folder): `man_track.txt`, `man_trackTTT.tif`.
+    Gt,
+}
+
+/// What a CTC export wrote and what CTC could not hold.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Written {
+    /// Track lines.
+    pub tracks: Vec<Track>,
+    /// Frames written.
+    pub frames: usize,
+    /// Links dropped at merges (CTC allows one parent).
+    pub merge_links_dropped: usize,
+    /// Mask pixels set to background because no object of the frame carries their value.
+    pub pixels_cleared: u64,
+    /// Whether labels were renumbered (the objects' mask values were not usable as CTC labels).
+    pub relabelled: bool,
+}
+
+/// CTC tracks of a graph: each object's track label, the track lines, links dropped at
+/// merges, and whether labels were renumbered.
+pub type CtcTracks = (HashMap<u64, u64>, Vec<Track>, usize, bool);
+
+/// CTC tracks of a graph (see [`CtcTracks`]).
+pub fn tracks_of(set: &TrackSet) -> Result<CtcTracks, String> {
+    let g = &set.graph;
+    let at = g.index();
+    let (_, prev) = g.adjacency();
+    // Tracklets cut where a link skips frames.
+    let mut segments: Vec<Vec<u64>> = Vec::new();
+    for path in g.tracklets() {
+        let mut cur = vec![path[0]];
+        for w in path.windows(2) {
+            if g.nodes[at[&w[1]]].t - g.nodes[at[&w[0]]].t > 1 {
+                segments.push(std::mem::take(&mut cur));
+            }
+            cur.push(w[1]);
+        }
+        segments.push(cur);
+    }
+    let keep = {
+        let mut seen = std::collections::HashSet::new();
+        segments.iter().all(|s| {
+            let l = g.nodes[at[&s[0]]].label;
+            l.is_some_and(|l| l > 0 && l <= u64::from(u32::MAX))
+                && s.iter().all(|id| g.nodes[at[id]].label == l)
+                && seen.insert(l)
+        })
+    };
+    let mut track_of: HashMap<u64, u64> = HashMap::new();
+    let mut lines = Vec::new();
+    for (k, s) in segments.iter().enumerate() {
+        let label = if keep {
+            g.nodes[at[&s[0]]].label.expect("checked")
+        } else {
+            k as u64 + 1
+        };
+        for id in s {
+            track_of.insert(*id, label);
+        }
+        lines.push(Track {
+            label,
+            begin: g.nodes[at[&s[0]]].t as u64,
+            end: g.nodes[at[s.last().expect("non-empty")]].t as u64,
+            parent: 0,
+        });
+    }
+    if let Some(n) = g.nodes.iter().find(|n| n.t < 0) {
+        return Err(format!(
+            "object {} is at frame {}; CTC frames start at 0",
+            n.id, n.t
+        ));
+    }
+    let mut dropped = 0;
+    for (k, s) in segments.iter().enumerate() {
+        let first = at[&s[0]];
+        let mut parents: Vec<u64> = prev[first].iter().map(|&i| g.nodes[i].id).collect();
+        parents.sort_unstable();
+        if let Some(p) = parents.first() {
+            lines[k].parent = track_of[p];
+            dropped += parents.len() - 1;
+        }
+    }
+    lines.sort_by_key(|t| t.label);
+    Ok((track_of, lines, dropped, !keep))
+}
+
+/// Writes a CTC folder into `dir`: the tracks file and one label TIFF per frame from 0 to
+/// the last. `mask(t)` gives the label plane of frame `t`, whose values the objects' `label`
+/// refer to; every object needs one. Frames are converted on every core.
+pub fn write(
+    dir: &Path,
+    set: &TrackSet,
+    layout: Layout,
+    mask: &(dyn Fn(i64) -> Result<Plane, Error> + Sync),
+) -> Result<Written, Error> {
+    let invalid = |message: String| Error::Invalid {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let g = &set.graph;
+    if g.nodes.is_empty() {
+        return Err(invalid(
+            "no objects: a CTC folder needs at least one track".into(),
+        ));
+    }
+    if let Some(n) = g.nodes.iter().find(|n| n.label.is_none()) {
+        return Err(invalid(format!(
+            "object {} (frame {}) has no mask value; CTC tracks are label masks, so every object needs one",
+            n.id, n.t
+        )));
+    }
+    if let Some(n) = g.nodes.iter().find(|n| n.z.is_some()) {
+        return Err(invalid(format!(
+            "object {} is 3D; this CTC writer writes 2D masks only",
+            n.id
+        )));
+    }
+    let (track_of, lines, dropped, relabelled) = tracks_of(set).map_err(invalid)?;
+    let last = g.nodes.iter().map(|n| n.t).max().unwrap_or(0);
+    let digits = if last >= 1000 { 4 } else { 3 };
+    let (txt, prefix) = match layout {
+        Layout::Res => ("res_track.txt", "mask"),
+        Layout::Gt => ("man_track.txt", "man_track"),
+    };
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    // Per frame: mask value → track label.
+    let mut per_frame: BTreeMap<i64, HashMap<u64, u64>> = BTreeMap::new();
+    for n in &g.nodes {
+        per_frame
+            .entry(n.t)
+            .or_default()
+            .insert(n.label.expect("checked"), track_of[&n.id]);
+    }
+    let wide = lines.iter().any(|t| t.label > u64::from(u16::MAX));
+    let cleared: u64 = (0..=last)
+        .into_par_iter()
+        .map(|t| -> Result<u64, Error> {
+            let empty = HashMap::new();
+            let map = per_frame.get(&t).unwrap_or(&empty);
+            let plane = mask(t)?;
+            let (w, h) = (plane.width as u32, plane.height as u32);
+            let mut cleared = 0u64;
+            let mut out: Vec<u32> = Vec::with_capacity(plane.width * plane.height);
+            let mut last_v = (u64::MAX, 0u32);
+            let mut put = |v: u64| {
+                if v == 0 {
+                    out.push(0);
+                    return;
+                }
+                if last_v.0 != v {
+                    last_v = (v, map.get(&v).map_or(0, |&l| l as u32));
+                }
+                if last_v.1 == 0 {
+                    cleared += 1;
+                }
+                out.push(last_v.1);
+            };
+            match &plane.data {
+                PixelData::U8(d) => d.iter().for_each(|&v| put(u64::from(v))),
+                PixelData::U16(d) => d.iter().for_each(|&v| put(u64::from(v))),
+                PixelData::U32(d) => d.iter().for_each(|&v| put(u64::from(v))),
+                PixelData::U64(d) => d.iter().for_each(|&v| put(v)),
+                PixelData::I32(d) => d.iter().for_each(|&v| put(v.max(0) as u64)),
+                PixelData::I64(d) => d.iter().for_each(|&v| put(v.max(0) as u64)),
+                other => {
+                    return Err(Error::Invalid {
+                        path: dir.to_path_buf(),
+                        message: format!(
+                            "frame {t}: a {:?} mask; labels are integers",
+                            other.dtype()
+                        ),
+                    })
+                }
+            }
+            let path = dir.join(format!("{prefix}{t:0digits$}.tif"));
+            let ioe = |source: std::io::Error| Error::Io {
+                path: path.clone(),
+                source,
+            };
+            let te = |e: tiff::TiffError| Error::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            };
+            let file = std::fs::File::create(&path).map_err(ioe)?;
+            let mut buf = std::io::BufWriter::new(file);
+            let enc = tiff::encoder::TiffEncoder::new(&mut buf)
+                .map_err(te)?
+                .with_compression(tiff::encoder::Compression::Deflate(
+                    tiff::encoder::DeflateLevel::Fast,
+                ));
+            let mut enc = enc;
+            if wide {
+                enc.write_image::<tiff::encoder::colortype::Gray32>(w, h, &out)
+                    .map_err(te)?;
+            } else {
+                let o16: Vec<u16> = out.iter().map(|&v| v as u16).collect();
+                enc.write_image::<tiff::encoder::colortype::Gray16>(w, h, &o16)
+                    .map_err(te)?;
+            }
+            let f = buf.into_inner().map_err(|e| ioe(e.into_error()))?;
+            f.sync_all().map_err(ioe)?;
+            Ok(cleared)
+        })
+        .collect::<Result<Vec<u64>, Error>>()?
+        .into_iter()
+        .sum();
+    let mut text = String::new();
+    for t in &lines {
+        text.push_str(&format!("{} {} {} {}\n", t.label, t.begin, t.end, t.parent));
+    }
+    let p = dir.join(txt);
+    std::fs::write(&p, text).map_err(|source| Error::Io { path: p, source })?;
+    Ok(Written {
+        tracks: lines,
+        frames: (last + 1) as usize,
+        merge_links_dropped: dropped,
+        pixels_cleared: cleared,
+        relabelled,
     })
 }
 

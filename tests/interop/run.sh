@@ -57,4 +57,7 @@ cargo build --release --quiet --example coco_rle
 echo "== Vector annotations: COCO and GeoJSON written by mifa, read by pycocotools, shapely, geojson (and back)"
 cargo build --release --quiet --example annotation_masks
 "$py" tests/interop/vectors_interop.py target/release/mifa target/release/examples/annotation_masks "$work"
-echo "interop: 5 passed, 0 failed"
+echo "== Tracks: biotracks, CTC, TrackMate, geff read by mifa; exports checked by frictionless, geff, py-ctcmetrics"
+mkdir -p "$work/tracks"
+"$py" tests/interop/tracks_interop.py "$mifa" "$work/tracks" tests/fixtures/tracks
+echo "interop: 6 passed, 0 failed"

@@ -1,0 +1,1074 @@
+//! geff (graph exchange file format, spec 1.3): a Zarr group with `nodes/ids`,
+//! `nodes/props/<p>/{values,missing,data}`, `edges/ids` (E, 2), `edges/props/…` and the
+//! metadata under the group attribute `geff`.
+//!
+//! Reading goes through `zarrs`, so any codec and Zarr v2 or v3 works; omitted chunks read as
+//! the fill value, numpy fixed-width strings (`<U…`) as text, variable-length props as nested
+//! lists. Writing produces Zarr v2 (geff's default, read by every geff version): one
+//! uncompressed chunk per array, so the files are plain little-endian arrays.
+
+use crate::annotations::tracks::{Edge, Node, TrackGraph, TrackSet};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use zarrs::array::{Array, ArraySubset};
+use zarrs::filesystem::FilesystemStore;
+
+/// The geff version we write.
+pub const GEFF_VERSION: &str = "1.3";
+
+/// Errors reading or writing geff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file cannot be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metadata is missing a key or holds a wrong value.
+    #[error("{path}: {key}: {message}")]
+    Meta {
+        /// The attributes file.
+        path: PathBuf,
+        /// The key, as a path (`geff.axes[0].name`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An array is missing, unreadable or of the wrong shape.
+    #[error("{path}: {message}")]
+    Array {
+        /// The array.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A column of a prop (or of ids), decoded.
+#[derive(Debug, Clone)]
+enum Column {
+    Int(Vec<i64>),
+    UInt(Vec<u64>),
+    Float(Vec<f64>),
+    Bool(Vec<bool>),
+    Text(Vec<String>),
+}
+
+impl Column {
+    fn len(&self) -> usize {
+        match self {
+            Column::Int(v) => v.len(),
+            Column::UInt(v) => v.len(),
+            Column::Float(v) => v.len(),
+            Column::Bool(v) => v.len(),
+            Column::Text(v) => v.len(),
+        }
+    }
+    fn value(&self, i: usize) -> Value {
+        match self {
+            Column::Int(v) => Value::from(v[i]),
+            Column::UInt(v) => Value::from(v[i]),
+            Column::Float(v) => serde_json::Number::from_f64(v[i])
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            Column::Bool(v) => Value::Bool(v[i]),
+            Column::Text(v) => Value::String(v[i].clone()),
+        }
+    }
+    fn f64(&self, i: usize) -> Option<f64> {
+        match self {
+            Column::Int(v) => Some(v[i] as f64),
+            Column::UInt(v) => Some(v[i] as f64),
+            Column::Float(v) => Some(v[i]),
+            _ => None,
+        }
+    }
+}
+
+/// A prop read: values per element, shape of one element, missing flags.
+struct Prop {
+    values: Column,
+    /// Elements per entry (product of the trailing dimensions); 1 for scalars.
+    width: usize,
+    missing: Option<Vec<bool>>,
+    /// Varlength data, when the prop is variable-length.
+    data: Option<Column>,
+}
+
+struct Store {
+    root: PathBuf,
+    store: Arc<FilesystemStore>,
+}
+
+impl Store {
+    fn exists(&self, rel: &str) -> bool {
+        let p = self.root.join(rel);
+        p.join(".zarray").is_file() || p.join("zarr.json").is_file()
+    }
+
+    fn column(&self, rel: &str) -> Result<(Column, Vec<u64>), Error> {
+        let path = self.root.join(rel);
+        let err = |message: String| Error::Array {
+            path: path.clone(),
+            message,
+        };
+        let array =
+            Array::open(self.store.clone(), &format!("/{rel}")).map_err(|e| err(e.to_string()))?;
+        let shape = array.shape().to_vec();
+        let md = serde_json::to_value(array.metadata()).map_err(|e| err(e.to_string()))?;
+        let dtype = md
+            .get("dtype")
+            .or_else(|| md.get("data_type"))
+            .map(|d| match d {
+                Value::String(s) => s.clone(),
+                Value::Object(o) => o
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
+        let all = ArraySubset::new_with_shape(shape.clone());
+        let e = |e: zarrs::array::ArrayError| err(e.to_string());
+        macro_rules! get {
+            ($t:ty) => {
+                array.retrieve_array_subset::<Vec<$t>>(&all).map_err(e)?
+            };
+        }
+        let d = dtype.trim_start_matches(['<', '>', '|', '=']);
+        let col = match d {
+            "b1" | "bool" => Column::Bool(get!(bool)),
+            "i1" | "int8" => Column::Int(get!(i8).into_iter().map(i64::from).collect()),
+            "i2" | "int16" => Column::Int(get!(i16).into_iter().map(i64::from).collect()),
+            "i4" | "int32" => Column::Int(get!(i32).into_iter().map(i64::from).collect()),
+            "i8" | "int64" => Column::Int(get!(i64)),
+            "u1" | "uint8" => Column::UInt(get!(u8).into_iter().map(u64::from).collect()),
+            "u2" | "uint16" => Column::UInt(get!(u16).into_iter().map(u64::from).collect()),
+            "u4" | "uint32" => Column::UInt(get!(u32).into_iter().map(u64::from).collect()),
+            "u8" | "uint64" => Column::UInt(get!(u64)),
+            "f4" | "float32" => Column::Float(get!(f32).into_iter().map(f64::from).collect()),
+            "f8" | "float64" => Column::Float(get!(f64)),
+            d if d.starts_with('U') || d.starts_with("fixed_length_utf32") => Column::Text(
+                get!(Vec<char>)
+                    .into_iter()
+                    .map(|cs| cs.into_iter().take_while(|&c| c != '\0').collect())
+                    .collect(),
+            ),
+            "string" | "str" | "O" => Column::Text(get!(String)),
+            other => return Err(err(format!("data type {other:?} is not supported"))),
+        };
+        Ok((col, shape))
+    }
+
+    fn prop(&self, group: &str, name: &str, n: usize) -> Result<Prop, Error> {
+        let base = format!("{group}/props/{name}");
+        let (values, shape) = self.column(&format!("{base}/values"))?;
+        let bad = |message: String| Error::Array {
+            path: self.root.join(&base).join("values"),
+            message,
+        };
+        if shape.first().copied() != Some(n as u64) {
+            return Err(bad(format!("{shape:?} values for {n} ids")));
+        }
+        let width = shape[1..].iter().product::<u64>() as usize;
+        let missing = if self.exists(&format!("{base}/missing")) {
+            match self.column(&format!("{base}/missing"))?.0 {
+                Column::Bool(b) if b.len() == n => Some(b),
+                other => {
+                    return Err(bad(format!(
+                        "missing has {} entries that should be {n} booleans",
+                        other.len()
+                    )))
+                }
+            }
+        } else {
+            None
+        };
+        let data = if self.exists(&format!("{base}/data")) {
+            Some(self.column(&format!("{base}/data"))?.0)
+        } else {
+            None
+        };
+        Ok(Prop {
+            values,
+            width,
+            missing,
+            data,
+        })
+    }
+
+    /// Value of entry `i` of a prop, `None` when missing.
+    fn entry(prop: &Prop, i: usize, path: &Path) -> Result<Option<Value>, Error> {
+        if prop.missing.as_ref().is_some_and(|m| m[i]) {
+            return Ok(None);
+        }
+        if let Some(data) = &prop.data {
+            // Varlength: values row = [offset, dim0, dim1, …], offsets in elements.
+            let row: Vec<u64> = (0..prop.width)
+                .map(|k| prop.values.f64(i * prop.width + k).unwrap_or(0.0) as u64)
+                .collect();
+            let (offset, dims) = (row[0] as usize, &row[1..]);
+            let count: usize = dims.iter().product::<u64>() as usize;
+            if offset + count > data.len() {
+                return Err(Error::Array {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "entry {i} reads data {offset}..{} of {}",
+                        offset + count,
+                        data.len()
+                    ),
+                });
+            }
+            let flat: Vec<Value> = (offset..offset + count).map(|k| data.value(k)).collect();
+            return Ok(Some(nest(&flat, dims)));
+        }
+        if prop.width == 1 {
+            let v = prop.values.value(i);
+            return Ok((!v.is_null()).then_some(v));
+        }
+        Ok(Some(Value::Array(
+            (0..prop.width)
+                .map(|k| prop.values.value(i * prop.width + k))
+                .collect(),
+        )))
+    }
+}
+
+fn nest(flat: &[Value], dims: &[u64]) -> Value {
+    if dims.len() <= 1 {
+        return Value::Array(flat.to_vec());
+    }
+    let step = flat.len() / dims[0].max(1) as usize;
+    Value::Array(
+        flat.chunks(step.max(1))
+            .map(|c| nest(c, &dims[1..]))
+            .collect(),
+    )
+}
+
+/// What reading needs to know beyond the file.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Pixel size `[x, y, z]` and its unit, to turn physical coordinates into pixels.
+    pub pixel_size: Option<([f64; 3], String)>,
+}
+
+/// A geff group read.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// Objects and links.
+    pub set: TrackSet,
+    /// The `geff` metadata, verbatim.
+    pub meta: Map<String, Value>,
+    /// How coordinates were interpreted, for the import record and the user.
+    pub notes: Vec<String>,
+}
+
+/// `micron`, `um`, `µm` → `micrometer`; `sec`, `s` → `second`; others as written.
+pub fn normalise_unit(u: &str) -> String {
+    match u.trim().to_ascii_lowercase().as_str() {
+        "micron" | "microns" | "um" | "µm" | "μm" | "micrometre" => "micrometer".into(),
+        "sec" | "s" | "secs" | "seconds" => "second".into(),
+        "nm" | "nanometre" => "nanometer".into(),
+        "min" | "mins" | "minutes" => "minute".into(),
+        "px" | "pixels" => "pixel".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads a geff group.
+pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
+    let (attrs_path, attrs) = group_attributes(root)?;
+    let meta_err = |key: &str, message: String| Error::Meta {
+        path: attrs_path.clone(),
+        key: key.into(),
+        message,
+    };
+    let meta = attrs
+        .get("geff")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| meta_err("geff", "no geff metadata in the group attributes".into()))?;
+    if meta.get("geff_version").and_then(Value::as_str).is_none() {
+        return Err(meta_err("geff.geff_version", "missing".into()));
+    }
+    let store = Store {
+        root: root.to_path_buf(),
+        store: Arc::new(FilesystemStore::new(root).map_err(|e| Error::Array {
+            path: root.to_path_buf(),
+            message: e.to_string(),
+        })?),
+    };
+    let ids: Vec<u64> = match store.column("nodes/ids")?.0 {
+        Column::UInt(v) => v,
+        Column::Int(v) => v
+            .into_iter()
+            .map(u64::try_from)
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::Array {
+                path: root.join("nodes/ids"),
+                message: "a negative node id".into(),
+            })?,
+        _ => {
+            return Err(Error::Array {
+                path: root.join("nodes/ids"),
+                message: "node ids are not integers".into(),
+            })
+        }
+    };
+    let n = ids.len();
+    let (edge_col, eshape) = store.column("edges/ids")?;
+    if eshape.len() != 2 || eshape[1] != 2 {
+        return Err(Error::Array {
+            path: root.join("edges/ids"),
+            message: format!("shape {eshape:?}; edge ids are (E, 2)"),
+        });
+    }
+    let e_count = eshape[0] as usize;
+    let edge_id = |k: usize| -> Result<u64, Error> {
+        match &edge_col {
+            Column::UInt(v) => Ok(v[k]),
+            Column::Int(v) if v[k] >= 0 => Ok(v[k] as u64),
+            _ => Err(Error::Array {
+                path: root.join("edges/ids"),
+                message: "edge ids are not non-negative integers".into(),
+            }),
+        }
+    };
+    let mut notes = Vec::new();
+    // Axes: which prop is t, x, y, z.
+    let axes = meta
+        .get("axes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut time = None;
+    let mut space: Vec<(String, Option<String>)> = Vec::new();
+    for (i, a) in axes.iter().enumerate() {
+        let name = a
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| meta_err(&format!("geff.axes[{i}].name"), "missing".into()))?;
+        let unit = a.get("unit").and_then(Value::as_str).map(str::to_string);
+        match a.get("type").and_then(Value::as_str) {
+            Some("time") => time = Some(name.to_string()),
+            Some("space") => space.push((name.to_string(), unit)),
+            _ => {}
+        }
+    }
+    let Some(time) = time else {
+        return Err(meta_err(
+            "geff.axes",
+            "no axis of type time; tracks need one (the frame of each node)".into(),
+        ));
+    };
+    if space.len() < 2 {
+        return Err(meta_err(
+            "geff.axes",
+            format!("{} space axes; tracks need y and x", space.len()),
+        ));
+    }
+    // Space axes by name (x, POSITION_X, …), else in order z?, y, x.
+    let letter = |name: &str| {
+        let l = name.to_ascii_lowercase();
+        ['x', 'y', 'z']
+            .into_iter()
+            .find(|c| l == c.to_string() || l.ends_with(&format!("_{c}")))
+    };
+    let mut by_letter: BTreeMap<char, (String, Option<String>)> = BTreeMap::new();
+    for s in &space {
+        if let Some(c) = letter(&s.0) {
+            by_letter.insert(c, s.clone());
+        }
+    }
+    if by_letter.len() != space.len()
+        || !by_letter.contains_key(&'x')
+        || !by_letter.contains_key(&'y')
+    {
+        by_letter.clear();
+        let order: &[char] = if space.len() == 3 {
+            &['z', 'y', 'x']
+        } else {
+            &['y', 'x']
+        };
+        for (s, c) in space.iter().zip(order) {
+            by_letter.insert(*c, s.clone());
+        }
+    }
+    let node_props: Vec<String> = meta
+        .get("node_props_metadata")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let edge_props_names: Vec<String> = meta
+        .get("edge_props_metadata")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut props: BTreeMap<String, Prop> = BTreeMap::new();
+    for p in &node_props {
+        props.insert(p.clone(), store.prop("nodes", p, n)?);
+    }
+    let axis_prop = |name: &str| -> Result<&Prop, Error> {
+        props
+            .get(name)
+            .ok_or_else(|| meta_err("geff.axes", format!("axis {name:?} has no node prop")))
+    };
+    let scale = |unit: &Option<String>, k: usize| -> f64 {
+        let Some(u) = unit.as_deref().map(normalise_unit) else {
+            return 1.0;
+        };
+        if u == "pixel" {
+            return 1.0;
+        }
+        match &opts.pixel_size {
+            Some((s, pu)) if normalise_unit(pu) == u => s[k],
+            _ => 1.0,
+        }
+    };
+    let mut coords: Vec<(char, &Prop, f64)> = Vec::new();
+    for (c, (name, unit)) in &by_letter {
+        let k = match c {
+            'x' => 0,
+            'y' => 1,
+            _ => 2,
+        };
+        let s = scale(unit, k);
+        match unit.as_deref().map(normalise_unit) {
+            Some(u) if u != "pixel" && s == 1.0 => notes.push(format!(
+                "axis {name} is in {u}; with no pixel size in {u} known, its values are kept as pixel coordinates"
+            )),
+            Some(u) if u != "pixel" => notes.push(format!("axis {name}: {u} ÷ {s} per pixel")),
+            _ => {}
+        }
+        coords.push((*c, axis_prop(name)?, s));
+    }
+    let tprop = axis_prop(&time)?;
+    // The label link: related_objects labels → node_prop (or the deprecated label_prop).
+    let seg_prop = meta
+        .get("related_objects")
+        .and_then(Value::as_array)
+        .and_then(|r| {
+            r.iter()
+                .find(|o| o.get("type").and_then(Value::as_str) == Some("labels"))
+        })
+        .and_then(|o| o.get("node_prop").or_else(|| o.get("label_prop")))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| props.contains_key("seg_id").then(|| "seg_id".to_string()));
+    let used: Vec<String> = by_letter
+        .values()
+        .map(|s| s.0.clone())
+        .chain([time.clone()])
+        .chain(seg_prop.clone())
+        .collect();
+    let mut nodes = Vec::with_capacity(n);
+    for (i, &id) in ids.iter().enumerate() {
+        let nan_or_missing = |p: &Prop| p.missing.as_ref().is_some_and(|m| m[i]);
+        let tv = if nan_or_missing(tprop) {
+            None
+        } else {
+            tprop.values.f64(i)
+        };
+        let t = match tv {
+            Some(v) if v.fract() == 0.0 => v as i64,
+            other => {
+                return Err(Error::Array {
+                    path: root.join(format!("nodes/props/{time}/values")),
+                    message: format!(
+                        "node {id} has time {other:?}; the time axis must hold integer frames"
+                    ),
+                })
+            }
+        };
+        let mut pos = [0.0f64; 3];
+        let mut has_z = false;
+        for (c, p, s) in &coords {
+            let v = p
+                .values
+                .f64(i)
+                .filter(|_| !nan_or_missing(p))
+                .ok_or_else(|| Error::Array {
+                    path: root.join("nodes/props"),
+                    message: format!("node {id} has no {c} coordinate"),
+                })?;
+            let k = match c {
+                'x' => 0,
+                'y' => 1,
+                _ => {
+                    has_z = true;
+                    2
+                }
+            };
+            pos[k] = v / s;
+        }
+        let label = match &seg_prop {
+            Some(sp) => match props.get(sp) {
+                Some(p) if !nan_or_missing(p) => {
+                    p.values.f64(i).filter(|v| *v > 0.0).map(|v| v as u64)
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        let mut m = Map::new();
+        for (name, p) in &props {
+            if used.contains(name) {
+                continue;
+            }
+            if let Some(v) = Store::entry(p, i, &root.join("nodes/props").join(name))? {
+                m.insert(name.clone(), v);
+            }
+        }
+        nodes.push(Node {
+            id,
+            t,
+            x: pos[0],
+            y: pos[1],
+            z: has_z.then_some(pos[2]),
+            label,
+            props: m,
+        });
+    }
+    let mut eprops: BTreeMap<String, Prop> = BTreeMap::new();
+    for p in &edge_props_names {
+        eprops.insert(p.clone(), store.prop("edges", p, e_count)?);
+    }
+    let mut edges = Vec::with_capacity(e_count);
+    let mut edge_props = Vec::with_capacity(e_count);
+    for k in 0..e_count {
+        edges.push(Edge {
+            source: edge_id(2 * k)?,
+            target: edge_id(2 * k + 1)?,
+        });
+        let mut m = Map::new();
+        for (name, p) in &eprops {
+            if let Some(v) = Store::entry(p, k, &root.join("edges/props").join(name))? {
+                m.insert(name.clone(), v);
+            }
+        }
+        edge_props.push(m);
+    }
+    if edge_props.iter().all(Map::is_empty) {
+        edge_props.clear();
+    }
+    let time_unit = axes
+        .iter()
+        .find(|a| a.get("name").and_then(Value::as_str) == Some(time.as_str()))
+        .and_then(|a| a.get("unit"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(Read {
+        set: TrackSet {
+            graph: TrackGraph { nodes, edges },
+            edge_props,
+            links: Vec::new(),
+            tracks: Vec::new(),
+            space_unit: by_letter.get(&'x').and_then(|s| s.1.clone()),
+            time_unit,
+        },
+        meta,
+        notes,
+    })
+}
+
+fn group_attributes(root: &Path) -> Result<(PathBuf, Map<String, Value>), Error> {
+    let read = |p: &Path| -> Result<Option<Value>, Error> {
+        match std::fs::read(p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::Meta {
+                    path: p.to_path_buf(),
+                    key: format!("line {}", e.line()),
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io {
+                path: p.to_path_buf(),
+                source,
+            }),
+        }
+    };
+    let v3 = root.join("zarr.json");
+    if let Some(doc) = read(&v3)? {
+        let attrs = doc
+            .get("attributes")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        return Ok((v3, attrs));
+    }
+    let v2 = root.join(".zattrs");
+    match read(&v2)? {
+        Some(Value::Object(m)) => Ok((v2, m)),
+        _ => Err(Error::Meta {
+            path: root.to_path_buf(),
+            key: "attributes".into(),
+            message: "not a Zarr group with attributes (.zattrs or zarr.json)".into(),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/// A column ready to write: raw little-endian bytes, numpy dtype, geff dtype, shape.
+struct Out {
+    bytes: Vec<u8>,
+    dtype: String,
+    geff: &'static str,
+    shape: Vec<u64>,
+    fill: Value,
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn mkdir_group(dir: &Path, attrs: Option<&Value>) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    write_file(&dir.join(".zgroup"), b"{\n  \"zarr_format\": 2\n}\n")?;
+    if let Some(a) = attrs {
+        let mut t = serde_json::to_string_pretty(a).expect("JSON serialises");
+        t.push('\n');
+        write_file(&dir.join(".zattrs"), t.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_array(dir: &Path, a: &Out) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let chunks: Vec<u64> = a.shape.iter().map(|&d| d.max(1)).collect();
+    let md = json!({"zarr_format": 2, "shape": a.shape, "chunks": chunks, "dtype": a.dtype,
+        "compressor": null, "fill_value": a.fill, "order": "C", "filters": null,
+        "dimension_separator": "."});
+    let mut t = serde_json::to_string_pretty(&md).expect("JSON serialises");
+    t.push('\n');
+    write_file(&dir.join(".zarray"), t.as_bytes())?;
+    if a.shape.iter().all(|&d| d > 0) {
+        let key = vec!["0"; a.shape.len()].join(".");
+        write_file(&dir.join(key), &a.bytes)?;
+    }
+    Ok(())
+}
+
+fn out_u64(v: &[u64], shape: Vec<u64>) -> Out {
+    Out {
+        bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        dtype: "<u8".into(),
+        geff: "uint64",
+        shape,
+        fill: json!(0),
+    }
+}
+
+fn out_bool(v: &[bool]) -> Out {
+    Out {
+        bytes: v.iter().map(|&b| u8::from(b)).collect(),
+        dtype: "|b1".into(),
+        geff: "bool",
+        shape: vec![v.len() as u64],
+        fill: json!(false),
+    }
+}
+
+/// A prop's values as a column: the widest type that holds every present value.
+/// Returns the values, the missing flags (when some are absent) and, for nested numeric
+/// lists, the varlength data; `None` when the values have no geff form.
+fn prop_column(values: &[Option<&Value>]) -> Option<(Out, Option<Vec<bool>>, Option<Out>)> {
+    let n = values.len() as u64;
+    let present: Vec<&Value> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| !v.is_null())
+        .collect();
+    let missing: Vec<bool> = values
+        .iter()
+        .map(|v| v.is_none_or(|v| v.is_null()))
+        .collect();
+    let missing = missing.iter().any(|&m| m).then_some(missing);
+    if present.is_empty() {
+        return None;
+    }
+    if present.iter().all(|v| v.is_boolean()) {
+        let v: Vec<bool> = values
+            .iter()
+            .map(|v| v.and_then(Value::as_bool).unwrap_or(false))
+            .collect();
+        return Some((out_bool(&v), missing, None));
+    }
+    if present.iter().all(|v| v.is_i64()) {
+        let v: Vec<i64> = values
+            .iter()
+            .map(|v| v.and_then(Value::as_i64).unwrap_or(0))
+            .collect();
+        let out = Out {
+            bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            dtype: "<i8".into(),
+            geff: "int64",
+            shape: vec![n],
+            fill: json!(0),
+        };
+        return Some((out, missing, None));
+    }
+    if present.iter().all(|v| v.is_number()) {
+        let v: Vec<f64> = values
+            .iter()
+            .map(|v| v.and_then(Value::as_f64).unwrap_or(f64::NAN))
+            .collect();
+        let out = Out {
+            bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            dtype: "<f8".into(),
+            geff: "float64",
+            shape: vec![n],
+            fill: json!(0.0),
+        };
+        return Some((out, missing, None));
+    }
+    if present.iter().all(|v| v.is_string()) {
+        let texts: Vec<Vec<char>> = values
+            .iter()
+            .map(|v| v.and_then(Value::as_str).unwrap_or("").chars().collect())
+            .collect();
+        let width = texts.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let mut bytes = Vec::with_capacity(texts.len() * width * 4);
+        for t in &texts {
+            for k in 0..width {
+                let c = t.get(k).map_or(0u32, |&c| c as u32);
+                bytes.extend_from_slice(&c.to_le_bytes());
+            }
+        }
+        let out = Out {
+            bytes,
+            dtype: format!("<U{width}"),
+            geff: "str",
+            shape: vec![n],
+            fill: json!(""),
+        };
+        return Some((out, missing, None));
+    }
+    // Lists of equal-width numeric rows (polygons: [[x, y], …]) → varlength float64.
+    let rows = |v: &Value| -> Option<(usize, usize, Vec<f64>)> {
+        let outer = v.as_array()?;
+        let width = outer.first().and_then(Value::as_array).map_or(0, Vec::len);
+        let mut flat = Vec::new();
+        for r in outer {
+            let r = r.as_array()?;
+            if r.len() != width {
+                return None;
+            }
+            for x in r {
+                flat.push(x.as_f64()?);
+            }
+        }
+        Some((outer.len(), width, flat))
+    };
+    let parsed: Vec<Option<(usize, usize, Vec<f64>)>> = values
+        .iter()
+        .map(|v| v.filter(|v| !v.is_null()).and_then(rows))
+        .collect();
+    if parsed
+        .iter()
+        .zip(values)
+        .any(|(p, v)| p.is_none() && v.is_some_and(|v| !v.is_null()))
+    {
+        return None;
+    }
+    let width = parsed.iter().flatten().map(|p| p.1).max().unwrap_or(0);
+    if parsed.iter().flatten().any(|p| p.1 != width) {
+        return None;
+    }
+    let mut offsets = Vec::new();
+    let mut data: Vec<f64> = Vec::new();
+    for p in &parsed {
+        let (rows, w, flat) = p.clone().unwrap_or((0, width, Vec::new()));
+        offsets.extend([data.len() as u64, rows as u64, w as u64]);
+        data.extend(flat);
+    }
+    let values = out_u64(&offsets, vec![n, 3]);
+    let data = Out {
+        bytes: data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        dtype: "<f8".into(),
+        geff: "float64",
+        shape: vec![data.len() as u64],
+        fill: json!(0.0),
+    };
+    Some((
+        Out {
+            geff: "float64",
+            ..values
+        },
+        missing,
+        Some(data),
+    ))
+}
+
+/// A prop to write: name, values, missing flags, varlength data.
+type Col = (String, Out, Option<Vec<bool>>, Option<Out>);
+
+/// What to write beyond the graph.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Unit of x/y/z (default `pixel`) and of t (default `frame`), with scales to physical
+    /// units when known: `(unit, scale)`.
+    pub space: Option<(String, [f64; 3])>,
+    /// Frame interval and its unit.
+    pub time: Option<(String, f64)>,
+    /// Free metadata under `extra`.
+    pub extra: Map<String, Value>,
+}
+
+/// Writes `set` as a geff group at `dir` (which must not exist). Returns the names of props
+/// that have no geff form and were left out.
+pub fn write(dir: &Path, set: &TrackSet, opts: &WriteOptions) -> Result<Vec<String>, Error> {
+    let g = &set.graph;
+    let n = g.nodes.len();
+    let has_z = g.nodes.iter().any(|x| x.z.is_some());
+    let mut left_out = Vec::new();
+    let mut node_cols: Vec<Col> = Vec::new();
+    let int = |v: Vec<i64>| Out {
+        bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        dtype: "<i8".into(),
+        geff: "int64",
+        shape: vec![v.len() as u64],
+        fill: json!(0),
+    };
+    let float = |v: Vec<f64>| Out {
+        bytes: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        dtype: "<f8".into(),
+        geff: "float64",
+        shape: vec![v.len() as u64],
+        fill: json!(0.0),
+    };
+    node_cols.push((
+        "t".into(),
+        int(g.nodes.iter().map(|x| x.t).collect()),
+        None,
+        None,
+    ));
+    if has_z {
+        let missing: Vec<bool> = g.nodes.iter().map(|x| x.z.is_none()).collect();
+        let any = missing.iter().any(|&m| m);
+        node_cols.push((
+            "z".into(),
+            float(g.nodes.iter().map(|x| x.z.unwrap_or(0.0)).collect()),
+            any.then_some(missing),
+            None,
+        ));
+    }
+    node_cols.push((
+        "y".into(),
+        float(g.nodes.iter().map(|x| x.y).collect()),
+        None,
+        None,
+    ));
+    node_cols.push((
+        "x".into(),
+        float(g.nodes.iter().map(|x| x.x).collect()),
+        None,
+        None,
+    ));
+    if g.nodes.iter().any(|x| x.label.is_some()) {
+        let missing: Vec<bool> = g.nodes.iter().map(|x| x.label.is_none()).collect();
+        let any = missing.iter().any(|&m| m);
+        node_cols.push((
+            "seg_id".into(),
+            out_u64(
+                &g.nodes
+                    .iter()
+                    .map(|x| x.label.unwrap_or(0))
+                    .collect::<Vec<_>>(),
+                vec![n as u64],
+            ),
+            any.then_some(missing),
+            None,
+        ));
+    }
+    // Tracklet and lineage ids, as geff's track_node_props.
+    let tracklets = g.tracklets();
+    let mut tracklet_of: HashMap<u64, u64> = HashMap::new();
+    for (k, path) in tracklets.iter().enumerate() {
+        for id in path {
+            tracklet_of.insert(*id, k as u64 + 1);
+        }
+    }
+    let lineage = g.lineages();
+    let reserved = ["t", "z", "y", "x", "seg_id", "tracklet_id", "lineage_id"];
+    node_cols.push((
+        "tracklet_id".into(),
+        out_u64(
+            &g.nodes
+                .iter()
+                .map(|x| tracklet_of[&x.id])
+                .collect::<Vec<_>>(),
+            vec![n as u64],
+        ),
+        None,
+        None,
+    ));
+    node_cols.push((
+        "lineage_id".into(),
+        out_u64(
+            &g.nodes
+                .iter()
+                .map(|x| lineage[&x.id] as u64)
+                .collect::<Vec<_>>(),
+            vec![n as u64],
+        ),
+        None,
+        None,
+    ));
+    let valid_name = |k: &str| {
+        !k.is_empty() && !k.contains('/') && !k.starts_with('.') && !reserved.contains(&k)
+    };
+    let mut keys: Vec<String> = Vec::new();
+    for node in &g.nodes {
+        for k in node.props.keys() {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    for k in keys {
+        if !valid_name(&k) {
+            left_out.push(format!("object feature {k:?} (name not usable in geff)"));
+            continue;
+        }
+        let vals: Vec<Option<&Value>> = g.nodes.iter().map(|x| x.props.get(&k)).collect();
+        match prop_column(&vals) {
+            Some((v, m, d)) => node_cols.push((k, v, m, d)),
+            None => left_out.push(format!("object feature {k:?} (mixed or nested values)")),
+        }
+    }
+    let mut edge_cols = Vec::new();
+    let mut ekeys: Vec<String> = Vec::new();
+    for m in &set.edge_props {
+        for k in m.keys() {
+            if !ekeys.contains(k) {
+                ekeys.push(k.clone());
+            }
+        }
+    }
+    for k in ekeys {
+        if !valid_name(&k) {
+            left_out.push(format!("link feature {k:?} (name not usable in geff)"));
+            continue;
+        }
+        let vals: Vec<Option<&Value>> = (0..g.edges.len())
+            .map(|i| set.edge_props.get(i).and_then(|m| m.get(&k)))
+            .collect();
+        match prop_column(&vals) {
+            Some((v, m, d)) => edge_cols.push((k, v, m, d)),
+            None => left_out.push(format!("link feature {k:?} (mixed or nested values)")),
+        }
+    }
+    let props_meta = |cols: &[Col]| -> Map<String, Value> {
+        cols.iter()
+            .map(|(k, v, _, d)| {
+                let dtype = d.as_ref().map_or(v.geff, |d| d.geff);
+                (
+                    k.clone(),
+                    json!({"identifier": k, "dtype": dtype, "varlength": d.is_some()}),
+                )
+            })
+            .collect()
+    };
+    let (space_unit, space_scale) = opts
+        .space
+        .clone()
+        .map_or((None, None), |(u, s)| (Some(u), Some(s)));
+    let mut axes = vec![{
+        let mut a = json!({"name": "t", "type": "time", "unit": "frame"});
+        if let Some((u, dt)) = &opts.time {
+            a["scale"] = json!(dt);
+            a["scaled_unit"] = json!(u);
+        }
+        a
+    }];
+    let letters: &[(&str, usize)] = if has_z {
+        &[("z", 2), ("y", 1), ("x", 0)]
+    } else {
+        &[("y", 1), ("x", 0)]
+    };
+    for (name, k) in letters {
+        let mut a = json!({"name": name, "type": "space", "unit": "pixel"});
+        if let (Some(u), Some(s)) = (&space_unit, space_scale) {
+            a["scale"] = json!(s[*k]);
+            a["scaled_unit"] = json!(u);
+        }
+        axes.push(a);
+    }
+    let mut geff = json!({
+        "geff_version": GEFF_VERSION,
+        "directed": true,
+        "axes": axes,
+        "node_props_metadata": props_meta(&node_cols),
+        "edge_props_metadata": props_meta(&edge_cols),
+        "track_node_props": {"tracklet": "tracklet_id", "lineage": "lineage_id"},
+    });
+    if !opts.extra.is_empty() {
+        geff["extra"] = Value::Object(opts.extra.clone());
+    }
+    if dir.exists() {
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "already exists"),
+        });
+    }
+    mkdir_group(dir, Some(&json!({"geff": geff})))?;
+    for (group, cols, ids) in [
+        (
+            "nodes",
+            &node_cols,
+            out_u64(
+                &g.nodes.iter().map(|x| x.id).collect::<Vec<_>>(),
+                vec![n as u64],
+            ),
+        ),
+        (
+            "edges",
+            &edge_cols,
+            out_u64(
+                &g.edges
+                    .iter()
+                    .flat_map(|e| [e.source, e.target])
+                    .collect::<Vec<_>>(),
+                vec![g.edges.len() as u64, 2],
+            ),
+        ),
+    ] {
+        let gdir = dir.join(group);
+        mkdir_group(&gdir, None)?;
+        write_array(&gdir.join("ids"), &ids)?;
+        mkdir_group(&gdir.join("props"), None)?;
+        for (k, v, m, d) in cols.iter() {
+            let pdir = gdir.join("props").join(k);
+            mkdir_group(&pdir, None)?;
+            write_array(&pdir.join("values"), v)?;
+            if let Some(m) = m {
+                write_array(&pdir.join("missing"), &out_bool(m))?;
+            }
+            if let Some(d) = d {
+                write_array(&pdir.join("data"), d)?;
+            }
+        }
+    }
+    Ok(left_out)
+}

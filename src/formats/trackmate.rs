@@ -1,0 +1,362 @@
+//! TrackMate XML (versions 3 to 8): spots with their features and ROI polygons, edges with
+//! theirs, tracks and the filtered-track list, and the image calibration.
+//!
+//! Positions in the file are physical (`POSITION_X` = pixel index × `pixelwidth`, pixel centres
+//! on integers, as ImgLib2); objects get pixel coordinates by dividing by the calibration of
+//! `Settings/ImageData`, and keep every spot attribute (`POSITION_X` included) verbatim as a
+//! feature. TrackMate's graph is undirected; links are oriented forward in time.
+
+use crate::annotations::tracks::{Edge, Node, TrackGraph, TrackSet};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Errors reading TrackMate XML.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The XML is malformed or breaks a TrackMate rule.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u32,
+        /// What is wrong, naming ids.
+        message: String,
+    },
+}
+
+/// One TrackMate track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    /// `TRACK_ID`.
+    pub id: i64,
+    /// `name` (e.g. `Track_47`).
+    pub name: String,
+    /// Track features (`TRACK_DURATION`, …).
+    pub features: Map<String, Value>,
+    /// Whether it is in `FilteredTracks` (shown and exported by TrackMate).
+    pub filtered: bool,
+}
+
+/// A TrackMate file read.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// Spots and edges as objects and links.
+    pub set: TrackSet,
+    /// `TrackMate@version`.
+    pub version: String,
+    /// `Model@spatialunits`, as written.
+    pub space_unit: Option<String>,
+    /// `Model@timeunits`, as written.
+    pub time_unit: Option<String>,
+    /// Pixel size in x, y, z used to convert positions (1 where the file gives none).
+    pub pixel_size: [f64; 3],
+    /// Frame interval (`ImageData@timeinterval`).
+    pub time_interval: Option<f64>,
+    /// Image file the tracking ran on (`ImageData@folder` + `filename`).
+    pub image_file: Option<String>,
+    /// Image size `(width, height, nslices, nframes)`.
+    pub image_size: Option<[u64; 4]>,
+    /// Tracks with their features.
+    pub tracks: Vec<Track>,
+}
+
+fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    n.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+fn attr_value(v: &str) -> Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return Value::from(i);
+    }
+    match v.parse::<f64>() {
+        // NaN and infinities have no JSON form: the feature is left out (missing).
+        Ok(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        Err(_) => Value::String(v.to_string()),
+    }
+}
+
+/// Reads a TrackMate XML file.
+pub fn read(path: &Path) -> Result<Read, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let doc = roxmltree::Document::parse(&text).map_err(|e| Error::Invalid {
+        path: path.to_path_buf(),
+        line: e.pos().row,
+        message: format!("not well-formed XML: {e}"),
+    })?;
+    let line = |n: roxmltree::Node| doc.text_pos_at(n.range().start).row;
+    let bad = |n: roxmltree::Node, message: String| Error::Invalid {
+        path: path.to_path_buf(),
+        line: line(n),
+        message,
+    };
+    let root = doc.root_element();
+    if root.tag_name().name() != "TrackMate" {
+        return Err(bad(
+            root,
+            format!(
+                "the root element is <{}>, not <TrackMate>",
+                root.tag_name().name()
+            ),
+        ));
+    }
+    let model = child(root, "Model").ok_or_else(|| bad(root, "no <Model> element".into()))?;
+    let image = child(root, "Settings").and_then(|s| child(s, "ImageData"));
+    let calib = |key: &str| {
+        image
+            .and_then(|i| i.attribute(key))
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    let pixel_size = [
+        calib("pixelwidth").unwrap_or(1.0),
+        calib("pixelheight").unwrap_or(1.0),
+        calib("voxeldepth").unwrap_or(1.0),
+    ];
+    let dims = |key: &str| {
+        image
+            .and_then(|i| i.attribute(key))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let image_size = match (
+        dims("width"),
+        dims("height"),
+        dims("nslices"),
+        dims("nframes"),
+    ) {
+        (Some(w), Some(h), Some(z), Some(t)) => Some([w, h, z, t]),
+        _ => None,
+    };
+    let three_d = image_size.is_some_and(|s| s[2] > 1);
+
+    let mut nodes = Vec::new();
+    let mut at: HashMap<u64, usize> = HashMap::new();
+    if let Some(all) = child(model, "AllSpots") {
+        for frame in all.children().filter(|c| c.has_tag_name("SpotsInFrame")) {
+            let t: i64 = frame
+                .attribute("frame")
+                .and_then(|f| f.parse().ok())
+                .ok_or_else(|| bad(frame, "<SpotsInFrame> without an integer frame".into()))?;
+            for spot in frame.children().filter(|c| c.has_tag_name("Spot")) {
+                let id: u64 = spot
+                    .attribute("ID")
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| {
+                        bad(
+                            spot,
+                            format!(
+                                "a spot with ID {:?}; expected a non-negative integer",
+                                spot.attribute("ID")
+                            ),
+                        )
+                    })?;
+                let mut props = Map::new();
+                let mut n_roi = 0usize;
+                for a in spot.attributes() {
+                    match a.name() {
+                        "ID" => {}
+                        "ROI_N_POINTS" => n_roi = a.value().parse().unwrap_or(0),
+                        "name" => {
+                            if a.value() != format!("ID{id}") {
+                                props.insert("name".into(), Value::String(a.value().into()));
+                            }
+                        }
+                        k => {
+                            let v = attr_value(a.value());
+                            if !v.is_null() {
+                                props.insert(k.to_string(), v);
+                            }
+                        }
+                    }
+                }
+                let pos = |k: &str| -> Result<f64, Error> {
+                    spot.attribute(k)
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .ok_or_else(|| bad(spot, format!("spot {id} has no number {k}")))
+                };
+                if n_roi > 2 {
+                    let coords: Vec<f64> = spot
+                        .text()
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .map(|v| v.parse::<f64>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad(spot, format!("spot {id}: its ROI holds a non-number")))?;
+                    if coords.len() != 2 * n_roi {
+                        return Err(bad(
+                            spot,
+                            format!(
+                                "spot {id}: ROI_N_POINTS is {n_roi} but the ROI holds {} numbers",
+                                coords.len()
+                            ),
+                        ));
+                    }
+                    let pts: Vec<Value> = coords
+                        .chunks(2)
+                        .map(|p| serde_json::json!([p[0], p[1]]))
+                        .collect();
+                    props.insert("ROI".into(), Value::Array(pts));
+                }
+                let x = pos("POSITION_X")? / pixel_size[0];
+                let y = pos("POSITION_Y")? / pixel_size[1];
+                let z = if three_d {
+                    Some(pos("POSITION_Z")? / pixel_size[2])
+                } else {
+                    None
+                };
+                if at.insert(id, nodes.len()).is_some() {
+                    return Err(bad(spot, format!("spot ID {id} is used twice")));
+                }
+                nodes.push(Node {
+                    id,
+                    t,
+                    x,
+                    y,
+                    z,
+                    label: None,
+                    props,
+                });
+            }
+        }
+    }
+    let filtered: std::collections::HashSet<i64> = child(model, "FilteredTracks")
+        .map(|f| {
+            f.children()
+                .filter(|c| c.has_tag_name("TrackID"))
+                .filter_map(|c| c.attribute("TRACK_ID").and_then(|v| v.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut edges = Vec::new();
+    let mut edge_props = Vec::new();
+    let mut tracks = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    if let Some(all) = child(model, "AllTracks") {
+        for tr in all.children().filter(|c| c.has_tag_name("Track")) {
+            let tid: i64 = tr
+                .attribute("TRACK_ID")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad(tr, "a <Track> without an integer TRACK_ID".into()))?;
+            let mut features = Map::new();
+            for a in tr.attributes() {
+                if !matches!(a.name(), "name" | "TRACK_ID") {
+                    let v = attr_value(a.value());
+                    if !v.is_null() {
+                        features.insert(a.name().to_string(), v);
+                    }
+                }
+            }
+            tracks.push(Track {
+                id: tid,
+                name: tr.attribute("name").unwrap_or("").to_string(),
+                features,
+                filtered: filtered.contains(&tid),
+            });
+            for e in tr.children().filter(|c| c.has_tag_name("Edge")) {
+                let end = |k: &str| -> Result<u64, Error> {
+                    let v = e
+                        .attribute(k)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            bad(e, format!("an edge of track {tid} without an integer {k}"))
+                        })?;
+                    if !at.contains_key(&v) {
+                        return Err(bad(
+                            e,
+                            format!("an edge of track {tid} names {k} {v}, which is not a spot in AllSpots"),
+                        ));
+                    }
+                    Ok(v)
+                };
+                let (mut s, mut t) = (end("SPOT_SOURCE_ID")?, end("SPOT_TARGET_ID")?);
+                if s == t {
+                    return Err(bad(
+                        e,
+                        format!("an edge of track {tid} links spot {s} to itself"),
+                    ));
+                }
+                if nodes[at[&s]].t > nodes[at[&t]].t {
+                    std::mem::swap(&mut s, &mut t);
+                }
+                if !seen.insert((s, t)) {
+                    continue; // undirected simple graph: one edge per pair
+                }
+                let mut m = Map::new();
+                for a in e.attributes() {
+                    if !matches!(a.name(), "SPOT_SOURCE_ID" | "SPOT_TARGET_ID") {
+                        let v = attr_value(a.value());
+                        if !v.is_null() {
+                            m.insert(a.name().to_string(), v);
+                        }
+                    }
+                }
+                m.insert("TRACK_ID".into(), Value::from(tid));
+                edges.push(Edge {
+                    source: s,
+                    target: t,
+                });
+                edge_props.push(m);
+            }
+        }
+    }
+    for id in &filtered {
+        if !tracks.iter().any(|t| t.id == *id) {
+            let f = child(model, "FilteredTracks").expect("filtered ids come from it");
+            return Err(bad(
+                f,
+                format!("FilteredTracks names TRACK_ID {id}, which is not in AllTracks"),
+            ));
+        }
+    }
+    // Spots keep the id of their track, so the grouping survives without the XML.
+    let mut spot_track: HashMap<u64, i64> = HashMap::new();
+    for (e, m) in edges.iter().zip(&edge_props) {
+        let tid = m["TRACK_ID"].as_i64().expect("set above");
+        spot_track.insert(e.source, tid);
+        spot_track.insert(e.target, tid);
+    }
+    for n in &mut nodes {
+        if let Some(t) = spot_track.get(&n.id) {
+            n.props.insert("TRACK_ID".into(), Value::from(*t));
+        }
+    }
+    let version = root.attribute("version").unwrap_or("").to_string();
+    let image_file = image.and_then(|i| {
+        let f = i.attribute("filename").filter(|f| !f.is_empty())?;
+        Some(format!("{}{}", i.attribute("folder").unwrap_or(""), f))
+    });
+    Ok(Read {
+        set: TrackSet {
+            graph: TrackGraph { nodes, edges },
+            edge_props,
+            links: Vec::new(),
+            tracks: Vec::new(),
+            space_unit: model.attribute("spatialunits").map(str::to_string),
+            time_unit: model.attribute("timeunits").map(str::to_string),
+        },
+        space_unit: model.attribute("spatialunits").map(str::to_string),
+        time_unit: model.attribute("timeunits").map(str::to_string),
+        version,
+        pixel_size,
+        time_interval: calib("timeinterval"),
+        image_file,
+        image_size,
+        tracks,
+    })
+}
