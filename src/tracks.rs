@@ -189,8 +189,8 @@ fn read_source(
         Source::Trackmate => {
             let r = trackmate::read(path)?;
             info.insert("trackmate_version".into(), json!(r.version));
-            info.insert("spatial_units".into(), json!(r.space_unit));
-            info.insert("time_units".into(), json!(r.time_unit));
+            info.insert("spatial_units".into(), json!(r.set.space_unit));
+            info.insert("time_units".into(), json!(r.set.time_unit));
             info.insert("pixel_size".into(), json!(r.pixel_size));
             if let Some(dt) = r.time_interval {
                 info.insert("time_interval".into(), json!(dt));
@@ -211,7 +211,7 @@ fn read_source(
                 notes.push(format!(
                     "positions divided by the pixel size {:?} {}; POSITION_X/Y/Z are kept as features",
                     r.pixel_size,
-                    r.space_unit.as_deref().unwrap_or("")
+                    r.set.space_unit.as_deref().unwrap_or("")
                 ));
             }
             SourceRead {
@@ -557,7 +557,7 @@ pub fn import_tracks(
     // CTC masks → labels/<set> (commits the label and its manifest entry).
     let mut labels_out = None;
     if write_masks {
-        let (id, ms) = image.as_ref().expect("checked");
+        let (id, _) = image.as_ref().expect("checked");
         let f = facts.as_ref().expect("with image");
         let folder = ctc_folder.as_ref().expect("checked");
         let last = folder.frames.keys().max().copied().unwrap_or(0);
@@ -619,7 +619,6 @@ pub fn import_tracks(
                 return Err(e.into());
             }
         }
-        let _ = ms;
     }
     // Move the store into place and record the set, under the lock.
     let store = set_dir.join(STORE_DIR);
@@ -691,7 +690,7 @@ pub fn import_tracks(
         let _ = std::fs::remove_dir_all(&staging);
         let _ = std::fs::remove_dir_all(&store);
         let _ = std::fs::remove_dir(&set_dir);
-        if let (Some((l, _)), Some(id)) = (&labels_out, &opts.image) {
+        if let Some((l, _)) = &labels_out {
             let _ = std::fs::remove_dir_all(pkg.root().join(l));
             let _ = pkg.update_locked(&lock, |m| -> Result<(), Error> {
                 if let Some(s) = m.annotation_sets.iter_mut().find(|s| s.id == set) {
@@ -699,7 +698,6 @@ pub fn import_tracks(
                 }
                 m.annotation_sets
                     .retain(|s| !(s.id == set && s.files.is_empty()));
-                let _ = id;
                 Ok(())
             });
         }
@@ -921,7 +919,8 @@ pub fn check_stored(root: &Path, m: &crate::Manifest, set: &str) -> Vec<String> 
             return out;
         }
     };
-    out.extend(check_against_image(&stored.set, &image_facts(&ms)));
+    let facts = image_facts(&ms);
+    out.extend(check_against_image(&stored.set, &facts));
     let Some(labels) = &stored.labels else {
         return out;
     };
@@ -934,7 +933,7 @@ pub fn check_stored(root: &Path, m: &crate::Manifest, set: &str) -> Vec<String> 
     };
     let n = lms.levels[0].shape.len();
     let planes_per_frame: u64 =
-        lms.levels[0].shape[..n - 2].iter().product::<u64>() / image_facts(&ms).frames.max(1);
+        lms.levels[0].shape[..n - 2].iter().product::<u64>() / facts.frames.max(1);
     let mut by_frame: BTreeMap<i64, Vec<(u64, u64)>> = BTreeMap::new();
     for node in &stored.set.graph.nodes {
         if let Some(l) = node.label {

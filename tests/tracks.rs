@@ -191,6 +191,18 @@ fn package_with_movie(tmp: &Path, masks: &Path, frames: usize) -> PathBuf {
     pkg
 }
 
+/// Imports a CTC folder as set `gt` of image `movie`, masks as its label.
+fn import_ctc(pkg: &Path, src: &Path) -> assert_cmd::assert::Assert {
+    mifa()
+        .arg("import")
+        .arg(pkg)
+        .args(["tracks", "--from", "ctc"])
+        .arg(src)
+        .args(["--set", "gt", "--image", "movie"])
+        .assert()
+        .success()
+}
+
 fn mask_values(p: &Path) -> Vec<u64> {
     let mut src = TiffSource::open(p, &Limits::default()).unwrap();
     let plane = src.read_plane(0).unwrap();
@@ -206,14 +218,7 @@ fn ctc_folder_round_trips_through_a_package() {
     let tmp = tempfile::tempdir().unwrap();
     let src = fixture("ctc/ctc_tiny/01_RES");
     let pkg = package_with_movie(tmp.path(), &src, 3);
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args(["tracks", "--from", "ctc"])
-        .arg(&src)
-        .args(["--set", "gt", "--image", "movie"])
-        .assert()
-        .success()
+    import_ctc(&pkg, &src)
         .stdout(predicate::str::contains("4 objects, 3 links"))
         .stdout(predicate::str::contains(
             "wrote label images/movie.ome.zarr/labels/gt",
@@ -269,14 +274,7 @@ fn validate_catches_broken_tracks() {
     let tmp = tempfile::tempdir().unwrap();
     let src = fixture("ctc/ctc_tiny/01_RES");
     let pkg = package_with_movie(tmp.path(), &src, 3);
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args(["tracks", "--from", "ctc"])
-        .arg(&src)
-        .args(["--set", "gt", "--image", "movie"])
-        .assert()
-        .success();
+    import_ctc(&pkg, &src);
     let objects = pkg.join("annotations/gt/tracks/objects.csv");
     let good = fs::read_to_string(&objects).unwrap();
     // A label value that is not in its frame's mask.

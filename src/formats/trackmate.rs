@@ -55,10 +55,6 @@ pub struct Read {
     pub set: TrackSet,
     /// `TrackMate@version`.
     pub version: String,
-    /// `Model@spatialunits`, as written.
-    pub space_unit: Option<String>,
-    /// `Model@timeunits`, as written.
-    pub time_unit: Option<String>,
     /// Pixel size in x, y, z used to convert positions (1 where the file gives none).
     pub pixel_size: [f64; 3],
     /// Frame interval (`ImageData@timeinterval`).
@@ -350,8 +346,6 @@ pub fn read(path: &Path) -> Result<Read, Error> {
             space_unit: model.attribute("spatialunits").map(str::to_string),
             time_unit: model.attribute("timeunits").map(str::to_string),
         },
-        space_unit: model.attribute("spatialunits").map(str::to_string),
-        time_unit: model.attribute("timeunits").map(str::to_string),
         version,
         pixel_size,
         time_interval: calib("timeinterval"),
