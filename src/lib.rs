@@ -28,6 +28,7 @@ pub mod metadata;
 pub mod package;
 pub mod raster;
 pub mod sheet;
+pub mod split;
 pub mod tracks;
 pub mod validate;
 pub mod vectors;
