@@ -103,6 +103,40 @@ enum Command {
         #[arg(long)]
         polygons: bool,
     },
+    /// Split the images into train/validation/test, recorded in the manifest. Related images
+    /// (same biosample or specimen with --group-by) never straddle two splits; the same inputs
+    /// and seed always give the same split.
+    Split {
+        /// Package directory.
+        dir: PathBuf,
+        /// Fraction of images for training.
+        #[arg(long, default_value_t = 0.8)]
+        train: f64,
+        /// Fraction for validation.
+        #[arg(long, default_value_t = 0.1)]
+        val: f64,
+        /// Fraction for testing.
+        #[arg(long, default_value_t = 0.1)]
+        test: f64,
+        /// Seed of the shuffle.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// What images are grouped by.
+        #[arg(long, value_parser = ["image", "biosample", "specimen"], default_value = "image")]
+        group_by: String,
+        /// Deal groups class by class, classes from this vector annotation set.
+        #[arg(long)]
+        stratify: Option<String>,
+        /// Name of the split.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Iterate training batches without a model: throughput and target statistics, to check
+    /// a pipeline (and to benchmark it).
+    ///
+    /// `mifa load DIR --split train --task semantic --set nuclei --patch 256 --batch-size 32
+    /// --batches 100 --workers 2`
+    Load(Box<LoadArgs>),
     /// Print the JSON Schema of a format we define.
     Schema {
         /// Which schema.
@@ -536,6 +570,77 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             println!("{} file(s) in {}", files.len(), out.display());
         }
+        Command::Split {
+            dir,
+            train,
+            val,
+            test,
+            seed,
+            group_by,
+            stratify,
+            name,
+        } => {
+            use mifa::split::{Fractions, GroupBy, Request};
+            let group_by = match group_by.as_str() {
+                "biosample" => GroupBy::Biosample,
+                "specimen" => GroupBy::Specimen,
+                _ => GroupBy::Image,
+            };
+            let mut pkg = Package::open(&dir)?;
+            let req = Request {
+                id: name,
+                fractions: Fractions { train, val, test },
+                seed,
+                group_by,
+                stratify,
+            };
+            let (s, same) = mifa::split::record(&mut pkg, &req)
+                .with_context(|| format!("cannot split {}", dir.display()))?;
+            let groups = mifa::split::groups(pkg.manifest(), s.group_by)?;
+            let n_groups = |l: &[String]| {
+                l.iter()
+                    .filter_map(|i| groups.get(i))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len()
+            };
+            println!(
+                "split {:?} ({}, seed {}, grouped by {}){}",
+                s.id,
+                s.method,
+                s.seed,
+                serde_json::to_value(s.group_by)?.as_str().unwrap_or(""),
+                if same {
+                    ": unchanged, identical to the recorded one"
+                } else {
+                    ""
+                }
+            );
+            for (k, l) in [("train", &s.train), ("val", &s.val), ("test", &s.test)] {
+                println!(
+                    "  {k:<5} {:>5} images in {:>4} groups",
+                    l.len(),
+                    n_groups(l)
+                );
+            }
+            for (k, share, l) in [
+                ("train", s.fractions.train, &s.train),
+                ("val", s.fractions.val, &s.val),
+                ("test", s.fractions.test, &s.test),
+            ] {
+                if share > 0.0 && l.is_empty() {
+                    eprintln!(
+                        "warning: {k} asked for {:.0}% but got no image: there are only {} groups",
+                        share * 100.0,
+                        groups
+                            .values()
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .len()
+                    );
+                }
+            }
+            println!("  inputs {}", s.inputs_hash);
+        }
+        Command::Load(a) => load(*a)?,
         Command::Schema { which } => {
             if which != "manifest" {
                 bail!("unknown schema {which:?}");
@@ -896,4 +1001,317 @@ fn print_completeness(c: &Completeness) {
             println!("  [{}] {}: {}", g.level.as_str(), g.path, g.hint);
         }
     }
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Package directory.
+    dir: PathBuf,
+    /// Which images: train, val, test (of the recorded split) or all.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// The recorded split to use (default: the only one).
+    #[arg(long)]
+    split_name: Option<String>,
+    /// images, semantic, instance, detection, points or classification.
+    #[arg(long, default_value = "images")]
+    task: String,
+    /// Annotation set of the targets.
+    #[arg(long)]
+    set: Option<String>,
+    /// Patch side, pixels.
+    #[arg(long, default_value_t = 256)]
+    patch: u64,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Batches to iterate (across epochs; default one epoch).
+    #[arg(long)]
+    batches: Option<u64>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// random, grid or whole.
+    #[arg(long, default_value = "random")]
+    sampling: String,
+    /// Random sampling: fraction of samples centred on foreground.
+    #[arg(long, default_value_t = 0.0)]
+    foreground: f64,
+    /// Grid sampling: step between windows (default the patch size).
+    #[arg(long)]
+    stride: Option<u64>,
+    /// Random sampling: samples per epoch (default: as many as grid windows).
+    #[arg(long)]
+    samples_per_epoch: Option<u64>,
+    /// Pyramid level.
+    #[arg(long, default_value_t = 0)]
+    level: usize,
+    /// Channels to serve, comma-separated indices (default all).
+    #[arg(long, value_delimiter = ',')]
+    channels: Option<Vec<u64>>,
+    /// none, percentile (1–99.8, per image and channel) or meanstd (over the served images).
+    #[arg(long, default_value = "none")]
+    normalize: String,
+    /// Random flips.
+    #[arg(long)]
+    flips: bool,
+    /// Random quarter turns.
+    #[arg(long)]
+    rot90: bool,
+    /// Random crop of each window to this side.
+    #[arg(long)]
+    crop: Option<u64>,
+    /// Points: render heatmaps with this sigma.
+    #[arg(long)]
+    heatmap_sigma: Option<f32>,
+    /// Bound of the decoded-chunk cache, MiB (0: no cache).
+    #[arg(long, default_value_t = 512)]
+    cache_mb: usize,
+    /// Distributed: this rank …
+    #[arg(long, default_value_t = 0)]
+    rank: usize,
+    /// … of this many.
+    #[arg(long, default_value_t = 1)]
+    world_size: usize,
+    /// Drop the last partial batch.
+    #[arg(long)]
+    drop_last: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn load(a: LoadArgs) -> Result<()> {
+    use mifa::loader::{Augment, Loader, Normalize, Sampling, Subset, TaskKind};
+    let subset: Subset = a.split.parse()?;
+    let task: TaskKind = a.task.parse()?;
+    let sampling = match a.sampling.as_str() {
+        "random" => Sampling::Random {
+            foreground: a.foreground,
+        },
+        "grid" => Sampling::Grid { stride: a.stride },
+        "whole" => Sampling::Whole,
+        s => bail!("sampling {s:?}: expected random, grid or whole"),
+    };
+    let normalize = match a.normalize.as_str() {
+        "none" => Normalize::None,
+        "percentile" => Normalize::Percentile {
+            low: 1.0,
+            high: 99.8,
+        },
+        "meanstd" => Normalize::MeanStd(None),
+        s => bail!("normalize {s:?}: expected none, percentile or meanstd"),
+    };
+    let mut b = Loader::builder(&a.dir)
+        .subset(subset)
+        .patch(a.patch)
+        .batch_size(a.batch_size)
+        .workers(a.workers)
+        .seed(a.seed)
+        .sampling(sampling)
+        .level(a.level)
+        .normalize(normalize)
+        .augment(Augment {
+            flips: a.flips,
+            rot90: a.rot90,
+            crop: a.crop,
+        })
+        .cache_bytes(a.cache_mb << 20)
+        .shard(a.rank, a.world_size)
+        .drop_last(a.drop_last);
+    if let Some(n) = &a.split_name {
+        b = b.split(n.clone());
+    }
+    if task != TaskKind::Images {
+        let Some(set) = &a.set else {
+            bail!("task {} needs --set", task.name());
+        };
+        b = b.task(task, set.clone());
+    }
+    if let Some(c) = a.channels.clone() {
+        b = b.channels(c);
+    }
+    if let Some(n) = a.samples_per_epoch {
+        b = b.samples_per_epoch(n);
+    }
+    if let Some(s) = a.heatmap_sigma {
+        b = b.heatmap(s);
+    }
+    let t_build = std::time::Instant::now();
+    let loader = b
+        .build()
+        .with_context(|| format!("cannot load {}", a.dir.display()))?;
+    let build_s = t_build.elapsed().as_secs_f64();
+    let per_epoch = loader.batches_per_epoch();
+    let want = a.batches.unwrap_or(per_epoch);
+    if per_epoch == 0 {
+        bail!("an epoch has no batches (fewer samples than the batch size with --drop-last?)");
+    }
+    // Statistics of the targets.
+    let mut classes: std::collections::BTreeMap<i64, u64> = Default::default();
+    let (mut pixels, mut boxes, mut points) = (0u64, 0u64, 0u64);
+    let (mut patches, mut timed_patches, mut got) = (0u64, 0u64, 0u64);
+    let t0 = std::time::Instant::now();
+    let mut first_batch_s = 0.0;
+    let mut t_timed = t0;
+    let mut epoch = 0;
+    'outer: loop {
+        for batch in loader.epoch(epoch) {
+            let batch = batch.with_context(|| format!("epoch {epoch}"))?;
+            let n = batch.shape[0] as u64;
+            if let Some(m) = &batch.masks {
+                // Small values counted in an array: this loop runs over every served pixel.
+                let mut small = [0u64; 256];
+                for &v in m.iter() {
+                    if (0..256).contains(&v) {
+                        small[v as usize] += 1;
+                    } else {
+                        *classes.entry(v).or_default() += 1;
+                    }
+                }
+                for (k, &v) in small.iter().enumerate().filter(|(_, &v)| v > 0) {
+                    *classes.entry(k as i64).or_default() += v;
+                }
+                pixels += m.len() as u64;
+            }
+            boxes += batch
+                .boxes
+                .as_ref()
+                .map_or(0, |b| b.iter().map(Vec::len).sum::<usize>()) as u64;
+            points += batch
+                .points
+                .as_ref()
+                .map_or(0, |b| b.iter().map(Vec::len).sum::<usize>()) as u64;
+            if let Some(l) = &batch.labels {
+                for &c in l {
+                    *classes.entry(c).or_default() += 1;
+                }
+            }
+            patches += n;
+            got += 1;
+            if got == 1 {
+                // The first batch pays for worker start-up and cold caches; it is reported
+                // apart, as the Python comparison does.
+                first_batch_s = t0.elapsed().as_secs_f64();
+                t_timed = std::time::Instant::now();
+            } else {
+                timed_patches += n;
+            }
+            if got >= want {
+                break 'outer;
+            }
+        }
+        epoch += 1;
+    }
+    let secs = t_timed.elapsed().as_secs_f64();
+    let (rate, timed) = if got > 1 {
+        (timed_patches as f64 / secs.max(1e-9), true)
+    } else {
+        (patches as f64 / first_batch_s.max(1e-9), false)
+    };
+    let mb = rate * loader.stored_bytes_per_sample() as f64 / 1e6;
+    let st = loader.read_stats();
+    let fg = if pixels > 0 {
+        1.0 - classes.get(&0).copied().unwrap_or(0) as f64 / pixels as f64
+    } else {
+        0.0
+    };
+    let total_class: u64 = classes.values().sum();
+    if a.json {
+        let class_fraction: serde_json::Map<String, serde_json::Value> = classes
+            .iter()
+            .take(64)
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    serde_json::json!(*v as f64 / total_class.max(1) as f64),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "tool": "mifa load",
+                "task": task.name(),
+                "images": loader.images().len(),
+                "samples_per_epoch": loader.num_samples(),
+                "batches": got,
+                "batch_size": a.batch_size,
+                "workers": a.workers,
+                "patches": patches,
+                "build_seconds": build_s,
+                "first_batch_seconds": first_batch_s,
+                "seconds": secs,
+                "timed_patches": timed_patches,
+                "patches_per_s": rate,
+                "mb_per_s": mb,
+                "decoded_chunks": st.decoded_chunks,
+                "decoded_mb": st.decoded_bytes as f64 / 1e6,
+                "decode_seconds": st.decode_seconds,
+                "decode_mb_per_s_per_worker": st.decoded_bytes as f64 / 1e6 / st.decode_seconds.max(1e-9),
+                "cache_hits": st.cache_hits,
+                "cache_mb": st.cache_bytes as f64 / 1e6,
+                "foreground_fraction": fg,
+                "class_fraction": class_fraction,
+                "boxes_per_patch": boxes as f64 / patches.max(1) as f64,
+                "points_per_patch": points as f64 / patches.max(1) as f64,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{} images, {} samples per epoch, {} batches per epoch of {} (planned in {build_s:.2} s)",
+        loader.images().len(),
+        loader.num_samples(),
+        per_epoch,
+        a.batch_size
+    );
+    println!(
+        "{got} batches, {patches} patches of {}×{}×{}: first batch after {first_batch_s:.3} s",
+        loader.channels(),
+        loader.patch_shape().0,
+        loader.patch_shape().1
+    );
+    println!(
+        "throughput{}: {rate:.0} patches/s, {mb:.1} MB/s of stored pixels ({} workers)",
+        if timed { " after the first batch" } else { "" },
+        a.workers
+    );
+    println!(
+        "reads: {} chunks decoded ({:.1} MB, {:.0} MB/s per worker while decoding), {} cache hits, cache {:.1} MB",
+        st.decoded_chunks,
+        st.decoded_bytes as f64 / 1e6,
+        st.decoded_bytes as f64 / 1e6 / st.decode_seconds.max(1e-9),
+        st.cache_hits,
+        st.cache_bytes as f64 / 1e6
+    );
+    match task {
+        TaskKind::Semantic | TaskKind::Instance => {
+            println!("foreground fraction {:.3}", fg);
+            if task == TaskKind::Semantic {
+                let parts: Vec<String> = classes
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {:.3}", *v as f64 / total_class.max(1) as f64))
+                    .collect();
+                println!("class balance (pixel fraction) {}", parts.join(", "));
+            }
+        }
+        TaskKind::Detection => println!(
+            "{:.2} boxes per patch",
+            boxes as f64 / patches.max(1) as f64
+        ),
+        TaskKind::Points => println!(
+            "{:.2} points per patch",
+            points as f64 / patches.max(1) as f64
+        ),
+        TaskKind::Classification => {
+            let parts: Vec<String> = classes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            println!("classes (samples) {}", parts.join(", "));
+        }
+        TaskKind::Images => {}
+    }
+    Ok(())
 }

@@ -43,6 +43,9 @@ pub struct Manifest {
     /// Annotation sets, one folder each under `annotations/`.
     #[serde(default)]
     pub annotation_sets: Vec<AnnotationSet>,
+    /// Train/validation/test splits of the images (`mifa split`), leakage-free by construction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<crate::split::Split>,
     /// Keys this version does not model, kept verbatim.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -72,6 +75,7 @@ impl Manifest {
             images: Vec::new(),
             classes: Vec::new(),
             annotation_sets: Vec::new(),
+            splits: Vec::new(),
             extra: Extra::new(),
         }
     }

@@ -4,6 +4,7 @@
 //! is SplitMix64 + Fisher–Yates, defined here, not by a crate's version.
 
 use crate::metadata::Manifest;
+use crate::package::Package;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,6 +34,149 @@ pub enum Error {
     /// Nothing to split.
     #[error("the package has no images to split")]
     Empty,
+    /// The stratification set is unusable.
+    #[error("cannot stratify by set {set:?}: {message}")]
+    Stratify {
+        /// The set.
+        set: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading the set's annotations failed.
+    #[error(transparent)]
+    Vectors(#[from] crate::vectors::Error),
+    /// Writing the manifest failed.
+    #[error(transparent)]
+    Package(#[from] crate::package::Error),
+    /// No split of that name.
+    #[error("no split {id:?} in the package (splits: {known})")]
+    Unknown {
+        /// The name asked for.
+        id: String,
+        /// The names recorded.
+        known: String,
+    },
+}
+
+/// The class of each image in vector set `set`: its first image-level label, else the most
+/// frequent object class (ties: first by name). Images without a class are left out.
+pub fn image_classes(pkg: &Package, set: &str) -> Result<BTreeMap<String, String>, Error> {
+    let mut out = BTreeMap::new();
+    let mut vector_files = 0;
+    for f in crate::vectors::set_files(pkg, set)? {
+        let crate::vectors::SetFile::Vector { image, path } = f else {
+            continue;
+        };
+        vector_files += 1;
+        let c = crate::formats::geojson::read(&path, Default::default())
+            .map_err(crate::vectors::Error::from)?
+            .collection;
+        let class = c.image_labels.first().map(|l| l.class.clone()).or_else(|| {
+            let mut n: BTreeMap<&str, usize> = BTreeMap::new();
+            for o in &c.objects {
+                if let Some(k) = o.class() {
+                    *n.entry(k).or_default() += 1;
+                }
+            }
+            n.iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(k, _)| k.to_string())
+        });
+        if let Some(class) = class {
+            out.insert(image, class);
+        }
+    }
+    if vector_files == 0 {
+        return Err(Error::Stratify {
+            set: set.into(),
+            message: "it has no vector (GeoJSON) files; stratify by a set with class labels or classified objects".into(),
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::Stratify {
+            set: set.into(),
+            message: "none of its images has a class label or a classified object".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// What `mifa split` asks for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Name of the split.
+    pub id: String,
+    /// Fractions.
+    pub fractions: Fractions,
+    /// Seed.
+    pub seed: u64,
+    /// Grouping.
+    pub group_by: GroupBy,
+    /// Vector set to stratify by.
+    pub stratify: Option<String>,
+}
+
+/// Computes a split and records it in the manifest (replacing one of the same name). Returns
+/// the split and whether an identical split (same inputs hash and membership) was there.
+pub fn record(pkg: &mut Package, req: &Request) -> Result<(Split, bool), Error> {
+    let strata = match &req.stratify {
+        Some(set) => Some((set.as_str(), image_classes(pkg, set)?)),
+        None => None,
+    };
+    let s = compute_stratified(
+        pkg.manifest(),
+        &req.id,
+        req.fractions,
+        req.seed,
+        req.group_by,
+        strata.as_ref().map(|(set, c)| (*set, c)),
+    )?;
+    let out = pkg
+        .update(|m| -> Result<(Split, bool), Error> {
+            let same = |o: &Split| {
+                o.inputs_hash == s.inputs_hash
+                    && o.train == s.train
+                    && o.val == s.val
+                    && o.test == s.test
+            };
+            match m.splits.iter_mut().find(|o| o.id == s.id) {
+                Some(o) if same(o) => Ok((o.clone(), true)),
+                Some(o) => {
+                    *o = s.clone();
+                    Ok((s.clone(), false))
+                }
+                None => {
+                    m.splits.push(s.clone());
+                    Ok((s.clone(), false))
+                }
+            }
+        })
+        .map_err(|e| match e {
+            crate::package::UpdateError::Change(e) => e,
+            crate::package::UpdateError::Package(e) => Error::Package(e),
+        })?;
+    Ok(out)
+}
+
+/// The split named `id`, or the only one when `id` is `None`.
+pub fn find<'a>(m: &'a Manifest, id: Option<&str>) -> Result<&'a Split, Error> {
+    let known = || {
+        let v: Vec<&str> = m.splits.iter().map(|s| s.id.as_str()).collect();
+        if v.is_empty() {
+            "none; make one with `mifa split`".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    match id {
+        Some(id) => m.splits.iter().find(|s| s.id == id),
+        None if m.splits.len() == 1 => m.splits.first(),
+        None => None,
+    }
+    .ok_or_else(|| Error::Unknown {
+        id: id.unwrap_or("(the only one)").to_string(),
+        known: known(),
+    })
 }
 
 /// What images are grouped by, so that related images stay in one split.
@@ -101,6 +245,10 @@ pub struct Split {
     pub group_by: GroupBy,
     /// Seed of the shuffle.
     pub seed: u64,
+    /// The annotation set whose classes stratified the split: groups were dealt class by class
+    /// (a group's class is the most frequent one of its images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stratify: Option<String>,
     /// Requested fractions.
     pub fractions: Fractions,
     /// FNV-1a 64 of the inputs (sorted `image<TAB>group` lines, fractions, seed, method), to
@@ -191,6 +339,20 @@ pub fn compute(
     seed: u64,
     by: GroupBy,
 ) -> Result<Split, Error> {
+    compute_stratified(m, id, fractions, seed, by, None)
+}
+
+/// Like [`compute`], with groups dealt separately per class: `strata` is `(set, image → class)`
+/// and a group's class is the most frequent class of its images (ties: the first by name;
+/// images without a class form their own stratum).
+pub fn compute_stratified(
+    m: &Manifest,
+    id: &str,
+    fractions: Fractions,
+    seed: u64,
+    by: GroupBy,
+    strata: Option<(&str, &BTreeMap<String, String>)>,
+) -> Result<Split, Error> {
     fractions.check()?;
     let of = groups(m, by)?;
     if of.is_empty() {
@@ -203,33 +365,64 @@ pub fn compute(
     }
     let mut order: Vec<&str> = members.keys().copied().collect();
     SplitMix64::new(seed).shuffle(&mut order);
-    let total = of.len() as f64;
+    let stratum_of = |g: &str| -> String {
+        let Some((_, classes)) = strata else {
+            return String::new();
+        };
+        let mut n: BTreeMap<&str, usize> = BTreeMap::new();
+        for img in &members[g] {
+            if let Some(c) = classes.get(*img) {
+                *n.entry(c.as_str()).or_default() += 1;
+            }
+        }
+        n.iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(c, _)| c.to_string())
+            .unwrap_or_default()
+    };
+    // The shuffled order is kept inside each stratum.
+    let mut by_stratum: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for g in order {
+        by_stratum.entry(stratum_of(g)).or_default().push(g);
+    }
     let share = [fractions.train, fractions.val, fractions.test];
     let mut lists: [Vec<String>; 3] = Default::default();
     let mut counts = [0usize; 3];
-    // Splits with a share but no group yet come first, so that small groups counts still give
-    // every requested split at least one group; then the split furthest below its share.
-    for g in order {
-        let empty = (0..3).find(|&k| share[k] > 0.0 && counts[k] == 0);
-        let k = empty.unwrap_or_else(|| {
-            (0..3)
-                .filter(|&k| share[k] > 0.0)
-                .max_by(|&a, &b| {
-                    let da = share[a] * total - counts[a] as f64;
-                    let db = share[b] * total - counts[b] as f64;
-                    da.total_cmp(&db).then(b.cmp(&a))
-                })
-                .expect("fractions sum to 1")
-        });
-        counts[k] += members[g].len();
-        lists[k].extend(members[g].iter().map(|s| s.to_string()));
+    for groups in by_stratum.values() {
+        let total = groups.iter().map(|g| members[g].len()).sum::<usize>() as f64;
+        let mut local = [0usize; 3];
+        // Splits with a share but no group yet come first, so that small group counts still
+        // give every requested split at least one group; then the split furthest below its
+        // share (of this stratum).
+        for g in groups {
+            let empty = (0..3).find(|&k| share[k] > 0.0 && counts[k] == 0);
+            let k = empty.unwrap_or_else(|| {
+                (0..3)
+                    .filter(|&k| share[k] > 0.0)
+                    .max_by(|&a, &b| {
+                        let da = share[a] * total - local[a] as f64;
+                        let db = share[b] * total - local[b] as f64;
+                        da.total_cmp(&db).then(b.cmp(&a))
+                    })
+                    .expect("fractions sum to 1")
+            });
+            counts[k] += members[g].len();
+            local[k] += members[g].len();
+            lists[k].extend(members[g].iter().map(|s| s.to_string()));
+        }
     }
     for l in &mut lists {
         l.sort();
     }
     let mut text = String::new();
     for (img, g) in &of {
-        text.push_str(&format!("{img}\t{g}\n"));
+        let class = strata
+            .and_then(|(_, c)| c.get(img))
+            .map_or("", String::as_str);
+        text.push_str(&format!("{img}\t{g}\t{class}\n"));
+    }
+    if let Some((set, _)) = strata {
+        text.push_str(&format!("stratify {set}\n"));
     }
     text.push_str(&format!(
         "{method} {seed} {} {} {} {}\n",
@@ -244,6 +437,7 @@ pub fn compute(
         method: method.into(),
         group_by: by,
         seed,
+        stratify: strata.map(|(set, _)| set.to_string()),
         fractions,
         inputs_hash: format!("fnv1a64:{:016x}", fnv1a64(text.as_bytes())),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -241,6 +241,7 @@ pub fn check_manifest(root: &Path, m: &Manifest) -> Report {
     v.rembi_and_images(m);
     v.classes(m);
     v.annotation_sets(m);
+    v.splits(m);
     v.unknown_keys(m);
     let mut issues = v.issues;
     issues.sort_by_key(|i| i.severity);
@@ -699,6 +700,18 @@ impl Checker<'_> {
                     t.curie.as_deref(),
                     checks::curie,
                 );
+            }
+        }
+    }
+
+    fn splits(&mut self, m: &Manifest) {
+        self.ids("splits", m.splits.iter().map(|s| s.id.as_str()));
+        for (i, s) in m.splits.iter().enumerate() {
+            if let Err(e) = s.fractions.check() {
+                self.error("split", format!("splits[{i}].fractions"), e.to_string());
+            }
+            for problem in crate::split::check(m, s) {
+                self.error("split", format!("splits[{i}]"), problem);
             }
         }
     }

@@ -1298,7 +1298,7 @@ pub fn read_label_plane(pkg: &Package, image: &str, label: &str) -> Result<Label
 }
 
 /// Class names of label values, from `image-label.properties` (`class` or `name`).
-fn label_classes(image_label: &Map<String, Value>) -> HashMap<i64, String> {
+pub(crate) fn label_classes(image_label: &Map<String, Value>) -> HashMap<i64, String> {
     image_label
         .get("properties")
         .and_then(Value::as_array)

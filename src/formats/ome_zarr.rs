@@ -268,7 +268,7 @@ fn transform(
 }
 
 /// Opens a zarrs array, as the store the group lives in sees it.
-fn open_array(root: &Path, rel: &str) -> Result<Array<FilesystemStore>, Error> {
+pub(crate) fn open_array(root: &Path, rel: &str) -> Result<Array<FilesystemStore>, Error> {
     let store = Arc::new(FilesystemStore::new(root).map_err(|e| zarr_err(root)(&e))?);
     let path = format!("/{}", rel.trim_matches('/'));
     Array::open(store, &path).map_err(|e| zarr_err(&root.join(rel))(&e))
