@@ -2,7 +2,8 @@
 # The main job on the bundled demo data: build a MIFA/REMBI dataset package from the DSB2018 sample
 # in examples/data/dsb2018 (image as OME-Zarr, mask as an OME-Zarr label, metadata from a sheet),
 # trace the mask into polygons, validate and summarise the package, and export it to OME-TIFF, COCO
-# and GeoJSON; then import a TrackMate file as tracks and export them as biotracks and geff.
+# and GeoJSON; iterate training batches (mifa load); then import a TrackMate file as tracks and
+# export them as biotracks and geff.
 # Output: demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,10 @@ set -x
 "$mifa" convert to-polygons "$pkg" --mask nuclei --set nuclei-outlines
 "$mifa" validate "$pkg"
 "$mifa" info "$pkg"
+# Training batches as a model would get them: random 128² patches, half centred on nuclei, with
+# their semantic masks, flipped/rotated, percentile-normalised; throughput and class balance.
+"$mifa" load "$pkg" --split all --task semantic --set nuclei --patch 128 --batch-size 8 --batches 16 \
+  --foreground 0.5 --normalize percentile --flips --rot90
 "$mifa" export "$pkg" tiff demo-out/tiff
 "$mifa" export "$pkg" coco demo-out/coco/instances.json
 "$mifa" export "$pkg" geojson demo-out/geojson

@@ -12,7 +12,7 @@
 //! ```sh
 //! bash examples/demo.sh      # makes demo-out/dsb2018
 //! source .venv-tch/bin/activate   # a Python venv with torch 2.13.0
-//! LIBTORCH_USE_PYTORCH=1 cargo run --release --features tch --example train_unet -- demo-out/dsb2018
+//! LIBTORCH_USE_PYTORCH=1 cargo run --features tch --example train_unet -- demo-out/dsb2018
 //! ```
 //!
 //! Options: `--set nuclei --split ID --epochs 5 --steps 12 --batch 8 --patch 128 --seed 0

@@ -83,9 +83,11 @@ pub enum Error {
     },
     /// The patch does not fit.
     #[error(
-        "patch {patch}×{patch} is larger than image {image:?} ({height}×{width} at level {level})"
+        "patch {patch}×{patch} is larger than {what} {image:?} ({height}×{width} at level {level})"
     )]
     PatchTooLarge {
+        /// `image`, or `the sampling window of image`.
+        what: &'static str,
         /// Image id.
         image: String,
         /// Patch side.
@@ -276,7 +278,8 @@ pub struct SampleInfo {
     pub plane: Vec<u64>,
     /// Window `[y0, x0, height, width]` at the loader's level.
     pub window: [u64; 4],
-    /// Flips (vertical, horizontal) and quarter turns applied.
+    /// Applied in this order: vertical flip, horizontal flip, then this many counter-clockwise
+    /// quarter turns (as `numpy.rot90`).
     pub transform: (bool, bool, u8),
 }
 
@@ -361,7 +364,10 @@ impl<T: BufferElement> std::ops::Deref for Buffer<T> {
         match &self.repr {
             Repr::Vec(v, _) => v,
             #[cfg(feature = "tch")]
-            // SAFETY: a contiguous CPU tensor of kind T::KIND with numel elements, owned here.
+            // An empty tensor may have a null data pointer.
+            Repr::Tensor(t, _) if t.numel() == 0 => &[],
+            #[cfg(feature = "tch")]
+            // SAFETY: a contiguous CPU tensor of kind T::KIND with numel > 0 elements, owned here.
             Repr::Tensor(t, _) => unsafe {
                 std::slice::from_raw_parts(t.data_ptr() as *const T, t.numel())
             },
@@ -373,6 +379,8 @@ impl<T: BufferElement> std::ops::DerefMut for Buffer<T> {
     fn deref_mut(&mut self) -> &mut [T] {
         match &mut self.repr {
             Repr::Vec(v, _) => v,
+            #[cfg(feature = "tch")]
+            Repr::Tensor(t, _) if t.numel() == 0 => &mut [],
             #[cfg(feature = "tch")]
             // SAFETY: as above; `&mut self` gives exclusive access to the only handle.
             Repr::Tensor(t, _) => unsafe {

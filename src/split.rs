@@ -48,6 +48,15 @@ pub enum Error {
     /// Writing the manifest failed.
     #[error(transparent)]
     Package(#[from] crate::package::Error),
+    /// The package has no split.
+    #[error("the package has no split; make one with `mifa split`")]
+    NoSplit,
+    /// Several splits and none named.
+    #[error("the package has several splits ({known}); name one")]
+    Ambiguous {
+        /// The names recorded.
+        known: String,
+    },
     /// No split of that name.
     #[error("no split {id:?} in the package (splits: {known})")]
     Unknown {
@@ -160,22 +169,21 @@ pub fn record(pkg: &mut Package, req: &Request) -> Result<(Split, bool), Error> 
 
 /// The split named `id`, or the only one when `id` is `None`.
 pub fn find<'a>(m: &'a Manifest, id: Option<&str>) -> Result<&'a Split, Error> {
-    let known = || {
-        let v: Vec<&str> = m.splits.iter().map(|s| s.id.as_str()).collect();
-        if v.is_empty() {
-            "none; make one with `mifa split`".to_string()
-        } else {
-            v.join(", ")
-        }
-    };
-    match id {
+    let names: Vec<&str> = m.splits.iter().map(|s| s.id.as_str()).collect();
+    let found = match id {
         Some(id) => m.splits.iter().find(|s| s.id == id),
         None if m.splits.len() == 1 => m.splits.first(),
         None => None,
-    }
-    .ok_or_else(|| Error::Unknown {
-        id: id.unwrap_or("(the only one)").to_string(),
-        known: known(),
+    };
+    found.ok_or_else(|| match (id, names.is_empty()) {
+        (_, true) => Error::NoSplit,
+        (Some(id), false) => Error::Unknown {
+            id: id.to_string(),
+            known: names.join(", "),
+        },
+        (None, false) => Error::Ambiguous {
+            known: names.join(", "),
+        },
     })
 }
 
@@ -516,6 +524,41 @@ mod tests {
             m.images.push(img);
         }
         m
+    }
+
+    #[test]
+    fn stratified_splits_share_each_class() {
+        // 12 images, each its own group: 8 of class a, 4 of class b.
+        let m = manifest(&(0..12).collect::<Vec<_>>());
+        let classes: BTreeMap<String, String> = m
+            .images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| (img.id.clone(), if i < 8 { "a" } else { "b" }.to_string()))
+            .collect();
+        let f = Fractions {
+            train: 0.5,
+            val: 0.5,
+            test: 0.0,
+        };
+        for seed in 0..20 {
+            let s = compute_stratified(&m, "s", f, seed, GroupBy::Image, Some(("set", &classes)))
+                .unwrap();
+            assert_eq!(s.stratify.as_deref(), Some("set"));
+            let count = |l: &[String], c: &str| l.iter().filter(|i| classes[*i] == c).count();
+            assert_eq!(
+                (count(&s.train, "a"), count(&s.val, "a")),
+                (4, 4),
+                "seed {seed}"
+            );
+            assert_eq!(
+                (count(&s.train, "b"), count(&s.val, "b")),
+                (2, 2),
+                "seed {seed}"
+            );
+            let plain = compute(&m, "s", f, seed, GroupBy::Image).unwrap();
+            assert_ne!(plain.inputs_hash, s.inputs_hash);
+        }
     }
 
     #[test]

@@ -560,3 +560,31 @@ fn load_command_reports_throughput_and_balance() {
         .failure()
         .stderr(predicate::str::contains("patch 64×64 is larger than image"));
 }
+
+#[cfg(feature = "tch")]
+#[test]
+fn batches_become_tensors_without_a_copy_when_tensor_backed() {
+    use tch::{Device, Kind};
+    tch::set_num_threads(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path(), 2, &[]);
+    let plain = collect(&builder(&pkg).workers(0).build().unwrap(), 0);
+    let backed = collect(&builder(&pkg).workers(2).tensors(true).build().unwrap(), 0);
+    assert_eq!(fingerprint(&plain), fingerprint(&backed));
+    for (p, b) in plain.iter().zip(&backed) {
+        let (tp, tb) = (p.images_tensor(Device::Cpu), b.images_tensor(Device::Cpu));
+        let n = p.shape[0] as i64;
+        assert_eq!(tp.size(), vec![n, 1, 24, 24]);
+        assert_eq!(tp.kind(), Kind::Float);
+        assert!(tp.equal(&tb));
+        // Tensor-backed: the tensor is a view of the batch's own memory.
+        assert_eq!(tb.data_ptr() as *const f32, b.images.as_ptr());
+        let (mp, mb) = (
+            p.masks_tensor(Device::Cpu).unwrap(),
+            b.masks_tensor(Device::Cpu).unwrap(),
+        );
+        assert_eq!(mp.size(), vec![n, 24, 24]);
+        assert_eq!(mp.kind(), Kind::Int64);
+        assert!(mp.equal(&mb));
+    }
+}

@@ -460,10 +460,16 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
             None => (0..h, 0..w),
         };
         let (wh, ww) = (ys.end - ys.start, xs.end - xs.start);
+        let what = if cfg.window.is_some() {
+            "the sampling window of image"
+        } else {
+            "image"
+        };
         if cfg.sampling == Sampling::Whole {
             let size = match cfg.augment.crop {
                 Some(c) if c > wh.min(ww) => {
                     return Err(Error::PatchTooLarge {
+                        what,
                         image: id.clone(),
                         patch: c,
                         height: wh,
@@ -482,6 +488,7 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
             }
         } else if cfg.patch > wh || cfg.patch > ww {
             return Err(Error::PatchTooLarge {
+                what,
                 image: id.clone(),
                 patch: cfg.patch,
                 height: wh,
