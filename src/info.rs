@@ -155,8 +155,8 @@ pub struct Info {
     pub contributors: Vec<Contributor>,
     /// Release records found under `versions/`, oldest first.
     pub versions: Vec<String>,
-    /// Recorded splits, by name, with their number of members.
-    pub splits: BTreeMap<String, usize>,
+    /// Recorded splits, by name: images in train, val and test.
+    pub splits: BTreeMap<String, [usize; 3]>,
 }
 
 /// Summarises an open package.
@@ -300,19 +300,11 @@ fn versions(dir: &Path) -> Vec<String> {
     v.into_iter().map(|(_, s)| s).collect()
 }
 
-fn splits(m: &Manifest) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    if let Some(serde_json::Value::Object(splits)) = m.extra.get("splits") {
-        for (name, members) in splits {
-            let n = members
-                .get("members")
-                .or(Some(members))
-                .and_then(|v| v.as_array())
-                .map_or(0, Vec::len);
-            out.insert(name.clone(), n);
-        }
-    }
-    out
+fn splits(m: &Manifest) -> BTreeMap<String, [usize; 3]> {
+    m.splits
+        .iter()
+        .map(|s| (s.id.clone(), [s.train.len(), s.val.len(), s.test.len()]))
+        .collect()
 }
 
 fn human_bytes(n: u64) -> String {
@@ -414,7 +406,7 @@ impl fmt::Display for Info {
             let s: Vec<String> = self
                 .splits
                 .iter()
-                .map(|(k, n)| format!("{k} {n}"))
+                .map(|(k, [a, b, c])| format!("{k} (train {a}, val {b}, test {c} images)"))
                 .collect();
             writeln!(f, "splits: {}", s.join(", "))?;
         }
