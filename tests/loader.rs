@@ -284,6 +284,34 @@ fn shards_are_disjoint_and_equal_and_grid_covers_every_pixel() {
 }
 
 #[test]
+fn a_batch_decodes_each_chunk_once_and_the_cache_is_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path(), 3, &[]);
+    // Overlapping windows (stride 8 < patch 24), all 3 × 3 × 5 of them in one batch, no cache:
+    // each 16² chunk of the 3 images (3 × 4 chunks) and of their masks is decoded exactly once.
+    let l = builder(&pkg)
+        .sampling(Sampling::Grid { stride: Some(8) })
+        .batch_size(1000)
+        .cache_bytes(0)
+        .workers(0)
+        .build()
+        .unwrap();
+    assert_eq!(l.num_samples(), 3 * 3 * 5);
+    let b = collect(&l, 0);
+    assert_eq!(b.len(), 1);
+    check_pixels(&b[0]);
+    assert_eq!(l.read_stats().decoded_chunks, 3 * 12 * 2);
+    // Batches of 5 with no cache decode again; with a small cache it never holds more than its bound.
+    let small = 3 * 16 * 16 * 2;
+    let l = builder(&pkg).cache_bytes(small).workers(2).build().unwrap();
+    for b in collect(&l, 0) {
+        check_pixels(&b);
+        assert!(l.read_stats().cache_bytes <= small as u64);
+    }
+    assert!(l.read_stats().cache_hits > 0);
+}
+
+#[test]
 fn splits_are_recorded_reproduced_and_leaks_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = package(tmp.path(), 6, &[]);

@@ -119,6 +119,14 @@ invalid("path-escapes-package", lambda d: d["images"][0].__setitem__("path", "..
 invalid("absolute-path", lambda d: d["annotation_sets"][0]["files"][0].__setitem__("path", "/etc/passwd"), 'annotation_sets[0].files[0].path: "/etc/passwd" is absolute')
 invalid("missing-file", lambda d: d["annotation_sets"][0]["files"][0].__setitem__("path", "annotations/nuclei-outlines/gone.geojson"),
         '"annotations/nuclei-outlines/gone.geojson" does not exist in the package')
+SPLIT = {"id": "default", "method": "grouped-shuffle", "group_by": "image", "seed": 0,
+         "fractions": {"train": 0.5, "val": 0.5, "test": 0.0}, "inputs_hash": "fnv1a64:0000000000000000",
+         "created": "2026-11-21T00:00:00Z", "train": ["nuclei"], "val": ["nuclei"], "test": []}
+invalid("split-leaks", lambda d: d.__setitem__("splits", [SPLIT]), 'splits[0]: split "default": image "nuclei" is in both train and val')
+invalid("split-bad-fractions", lambda d: d.__setitem__("splits", [dict(SPLIT, val=[], fractions={"train": 0.5, "val": 0.6, "test": 0.0})]),
+        "splits[0].fractions: fractions train 0.5, val 0.6, test 0: they sum to 1.1, not 1")
+invalid("split-unknown-image", lambda d: d.__setitem__("splits", [dict(SPLIT, val=["nuclei2"])]),
+        'split "default": val names image "nuclei2", which is not in the package')
 invalid("newer-format-version", lambda d: d.__setitem__("format_version", "0.9"), 'format_version: "0.9" is newer than this mifa reads')
 invalid("no-format-version", lambda d: d.pop("format_version"), "format_version: missing")
 invalid("wrong-type", lambda d: d["rembi"]["biosamples"][0]["organisms"][0].__setitem__("ncbi_taxon", "human"),
