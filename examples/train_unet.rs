@@ -457,10 +457,9 @@ fn run() -> Result<()> {
                 batch.index,
                 batch.shape
             );
-            let x = batch.images_tensor(device);
-            let y = batch
-                .masks_tensor(device)
-                .context("training batch without masks")?;
+            // Tensor-backed batch (`.tensors(true)`): the tensors are the batch's memory.
+            let t = batch.into_tensors(device);
+            let (x, y) = (t.images, t.masks.context("training batch without masks")?);
             let loss = net.forward_t(&x, true).cross_entropy_loss::<Tensor>(
                 &y,
                 None,

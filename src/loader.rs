@@ -756,6 +756,8 @@ impl Loader {
 /// The batches of one epoch, in order. Dropping it stops the workers.
 pub struct Batches {
     epoch: u64,
+    /// The first batch served (workers take batches `from + w`, `from + w + workers`, …).
+    from: usize,
     next: usize,
     total: usize,
     seed: u64,
@@ -813,6 +815,7 @@ impl Batches {
         };
         Batches {
             epoch,
+            from,
             next: from,
             total,
             seed,
@@ -856,13 +859,15 @@ impl Iterator for Batches {
         let out = match &self.mode {
             Mode::Inline { inner, batches } => inner.batch(self.epoch, b as u64, &batches[b]),
             Mode::Threads { rx, .. } => {
-                let w = b % rx.len();
+                let w = (b - self.from) % rx.len();
                 rx[w].recv().unwrap_or(Err(Error::Worker(w)))
             }
         };
-        self.next += 1;
+        // A failed batch is not consumed: a state saved now resumes at it.
         if out.is_err() {
             self.done = true;
+        } else {
+            self.next += 1;
         }
         Some(out)
     }
@@ -889,7 +894,14 @@ impl Inner {
     /// Computes one batch from its sample indices.
     fn batch(&self, epoch: u64, index: u64, samples: &[u64]) -> Result<Batch, Error> {
         let cfg = &self.cfg;
-        let (oh, ow) = self.out;
+        let specs: Vec<Spec> = samples.iter().map(|&k| self.spec(epoch, k)).collect();
+        // Whole planes of one image size per batch (build() refuses mixed sizes in batches > 1).
+        let (oh, ow) = specs.first().map_or(self.out, |s| (s.h, s.w));
+        if specs.iter().any(|s| (s.h, s.w) != (oh, ow)) {
+            return Err(Error::Config(format!(
+                "batch {index} mixes whole planes of different sizes"
+            )));
+        }
         let (n, c) = (samples.len(), self.channels);
         let px = (oh * ow) as usize;
         let task = cfg.task;
@@ -907,8 +919,7 @@ impl Inner {
         let mut infos = Vec::with_capacity(n);
         let mut local = HashMap::new();
         let mut scratch: Vec<i64> = Vec::new();
-        for (i, &k) in samples.iter().enumerate() {
-            let spec = self.spec(epoch, k);
+        for (i, (&k, spec)) in samples.iter().zip(specs).enumerate() {
             let plane = &self.planes[spec.plane];
             let src = &self.sources[plane.source];
             let ys = spec.y0..spec.y0 + oh;
@@ -1080,11 +1091,12 @@ impl Inner {
                 }
             }
         };
+        let (mut oh, mut ow) = (ph, pw);
         if let Some(c) = cfg.augment.crop {
             y0 += rng.below(ph - c.min(ph) + 1);
             x0 += rng.below(pw - c.min(pw) + 1);
+            (oh, ow) = (c.min(ph), c.min(pw));
         }
-        let (oh, ow) = self.out;
         let fv = cfg.augment.flips && rng.next_u64() & 1 == 1;
         let fh = cfg.augment.flips && rng.next_u64() & 1 == 1;
         let rot = if cfg.augment.rot90 && oh == ow {
@@ -1096,6 +1108,8 @@ impl Inner {
             plane: plane_idx,
             y0,
             x0,
+            h: oh,
+            w: ow,
             transform: (fv, fh, rot),
         }
     }
@@ -1105,6 +1119,8 @@ struct Spec {
     plane: usize,
     y0: u64,
     x0: u64,
+    h: u64,
+    w: u64,
     transform: (bool, bool, u8),
 }
 

@@ -315,22 +315,27 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The group of one image (the only biosample or specimen is implied).
+fn group_of(m: &Manifest, img: &crate::metadata::ImageEntry, by: GroupBy) -> Option<String> {
+    let only = |n: usize| n == 1;
+    match by {
+        GroupBy::Image => Some(img.id.clone()),
+        GroupBy::Biosample => img
+            .biosample
+            .clone()
+            .or_else(|| only(m.rembi.biosamples.len()).then(|| m.rembi.biosamples[0].id.clone())),
+        GroupBy::Specimen => img
+            .specimen
+            .clone()
+            .or_else(|| only(m.rembi.specimens.len()).then(|| m.rembi.specimens[0].id.clone())),
+    }
+}
+
 /// The group of each image, in image-id order.
 pub fn groups(m: &Manifest, by: GroupBy) -> Result<BTreeMap<String, String>, Error> {
-    let only = |n: usize| n == 1;
     let mut out = BTreeMap::new();
     for img in &m.images {
-        let g = match by {
-            GroupBy::Image => Some(img.id.clone()),
-            GroupBy::Biosample => img.biosample.clone().or_else(|| {
-                only(m.rembi.biosamples.len()).then(|| m.rembi.biosamples[0].id.clone())
-            }),
-            GroupBy::Specimen => img
-                .specimen
-                .clone()
-                .or_else(|| only(m.rembi.specimens.len()).then(|| m.rembi.specimens[0].id.clone())),
-        };
-        let g = g.ok_or_else(|| Error::MissingGroup {
+        let g = group_of(m, img, by).ok_or_else(|| Error::MissingGroup {
             image: img.id.clone(),
             key: by.key(),
         })?;
@@ -477,15 +482,22 @@ pub fn check(m: &Manifest, s: &Split) -> Vec<String> {
             }
         }
     }
-    if let Ok(of) = groups(m, s.group_by) {
-        let mut seen: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+    {
+        let mut seen: BTreeMap<String, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
         for (img, split) in &where_ {
-            if let Some(g) = of.get(*img) {
-                seen.entry(g.as_str())
+            let Some(entry) = m.image(img) else { continue };
+            match group_of(m, entry, s.group_by) {
+                Some(g) => seen
+                    .entry(g)
                     .or_default()
                     .entry(split)
                     .or_default()
-                    .push(img);
+                    .push(img),
+                None => out.push(format!(
+                    "split {:?}: image {img:?} has no {}, so leakage cannot be checked",
+                    s.id,
+                    s.group_by.key()
+                )),
             }
         }
         for (g, by_split) in seen {

@@ -218,13 +218,32 @@ fn same_seed_same_batches_whatever_the_workers_and_resume_continues() {
         }
     );
     drop(it);
-    let fresh = make(2);
+    // One worker, so that no chunk is decoded twice by two workers at once.
+    let fresh = make(0);
     let rest: Vec<Batch> = fresh.resume(state).map(Result::unwrap).collect();
     assert_eq!(fingerprint(&rest), reference[2..].to_vec());
-    // Nothing before the resume point was read: fewer chunks decoded than a full epoch.
+    // Nothing before the resume point was read: no more chunks decoded than a full epoch.
     let full = make(0);
     collect(&full, 4);
     assert!(fresh.read_stats().decoded_chunks <= full.read_stats().decoded_chunks);
+    // Resuming at any position with any number of workers gives the same batches, in order.
+    for (w, pos) in [(2, 1), (3, 1), (3, 2), (2, 3)] {
+        let l = make(w);
+        let rest: Vec<Batch> = l
+            .resume(State {
+                seed: 11,
+                epoch: 4,
+                position: pos,
+            })
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            fingerprint(&rest),
+            reference[pos as usize..].to_vec(),
+            "{w} workers from {pos}"
+        );
+        assert_eq!(rest[0].index, pos);
+    }
     // A state from another seed is refused.
     let err = fresh
         .resume(State { seed: 1, ..state })
@@ -302,8 +321,9 @@ fn a_batch_decodes_each_chunk_once_and_the_cache_is_bounded() {
     check_pixels(&b[0]);
     assert_eq!(l.read_stats().decoded_chunks, 3 * 12 * 2);
     // Batches of 5 with no cache decode again; with a small cache it never holds more than its bound.
-    let small = 3 * 16 * 16 * 2;
-    let l = builder(&pkg).cache_bytes(small).workers(2).build().unwrap();
+    // Thirty of the 72 chunks; one worker so that the hit count does not depend on timing.
+    let small = 30 * 16 * 16 * 2;
+    let l = builder(&pkg).cache_bytes(small).workers(0).build().unwrap();
     for b in collect(&l, 0) {
         check_pixels(&b);
         assert!(l.read_stats().cache_bytes <= small as u64);
@@ -418,6 +438,40 @@ fn bad_requests_name_the_image_and_the_problem() {
         e.contains("no annotations for 1 of the 2 images served: img_0"),
         "{e}"
     );
+}
+
+#[test]
+fn whole_planes_of_different_sizes_come_one_per_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path(), 1, &[]);
+    // A second, smaller image (24 × 32), value = y * 32 + x.
+    let small = tmp.path().join("small.tif");
+    let f = fs::File::create(&small).unwrap();
+    let data: Vec<u16> = (0..24 * 32).map(|v| v as u16).collect();
+    tiff::encoder::TiffEncoder::new(f)
+        .unwrap()
+        .write_image::<tiff::encoder::colortype::Gray16>(32, 24, &data)
+        .unwrap();
+    mifa().arg("add").arg(&pkg).arg(&small).assert().success();
+    let whole = |b| {
+        Loader::builder(&pkg)
+            .sampling(Sampling::Whole)
+            .batch_size(b)
+            .build()
+    };
+    let e = whole(2).err().unwrap().to_string();
+    assert!(e.contains("cannot share a batch"), "{e}");
+    let batches = collect(&whole(1).unwrap(), 0);
+    let shapes: BTreeSet<[usize; 4]> = batches.iter().map(|b| b.shape).collect();
+    assert_eq!(shapes, BTreeSet::from([[1, 1, 40, 56], [1, 1, 24, 32]]));
+    for b in &batches {
+        if b.samples[0].image == "small" {
+            assert_eq!(
+                b.images.to_vec(),
+                data.iter().map(|&v| f32::from(v)).collect::<Vec<_>>()
+            );
+        }
+    }
 }
 
 #[test]
@@ -599,20 +653,20 @@ fn batches_become_tensors_without_a_copy_when_tensor_backed() {
     let plain = collect(&builder(&pkg).workers(0).build().unwrap(), 0);
     let backed = collect(&builder(&pkg).workers(2).tensors(true).build().unwrap(), 0);
     assert_eq!(fingerprint(&plain), fingerprint(&backed));
-    for (p, b) in plain.iter().zip(&backed) {
-        let (tp, tb) = (p.images_tensor(Device::Cpu), b.images_tensor(Device::Cpu));
+    for (p, b) in plain.iter().zip(backed) {
         let n = p.shape[0] as i64;
+        let ptr = b.images.as_ptr();
+        let tp = p.images_tensor(Device::Cpu);
         assert_eq!(tp.size(), vec![n, 1, 24, 24]);
         assert_eq!(tp.kind(), Kind::Float);
-        assert!(tp.equal(&tb));
-        // Tensor-backed: the tensor is a view of the batch's own memory.
-        assert_eq!(tb.data_ptr() as *const f32, b.images.as_ptr());
-        let (mp, mb) = (
-            p.masks_tensor(Device::Cpu).unwrap(),
-            b.masks_tensor(Device::Cpu).unwrap(),
-        );
+        let mp = p.masks_tensor(Device::Cpu).unwrap();
         assert_eq!(mp.size(), vec![n, 24, 24]);
         assert_eq!(mp.kind(), Kind::Int64);
-        assert!(mp.equal(&mb));
+        let t = b.into_tensors(Device::Cpu);
+        // Tensor-backed: the tensor is the batch's own memory, not a copy.
+        assert_eq!(t.images.data_ptr() as *const f32, ptr);
+        assert!(tp.equal(&t.images));
+        assert!(mp.equal(&t.masks.unwrap()));
+        assert_eq!(t.samples.len() as i64, n);
     }
 }

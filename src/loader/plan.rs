@@ -172,6 +172,18 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
             ));
         }
     }
+    if let Normalize::Percentile { low, high } = cfg.normalize {
+        if !(0.0..=100.0).contains(&low) || !(0.0..=100.0).contains(&high) || low >= high {
+            return bad(format!(
+                "percentiles {low}, {high}: need 0 <= low < high <= 100"
+            ));
+        }
+    }
+    if let Some(sigma) = cfg.heatmap_sigma {
+        if !(sigma.is_finite() && sigma > 0.0) {
+            return bad(format!("heatmap sigma {sigma} must be a positive number"));
+        }
+    }
     if cfg.task != TaskKind::Images && cfg.set.is_none() {
         return bad(format!("task {} needs an annotation set", cfg.task.name()));
     }
@@ -271,10 +283,20 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
         let shape = lvl.shape.clone();
         let shape0 = &ms.levels[0].shape;
         let (h, w) = (shape[n - 2], shape[n - 1]);
-        let (sy, sx) = (
-            shape0[n - 2] as f64 / h as f64,
-            shape0[n - 1] as f64 / w as f64,
-        );
+        // Level-0 pixels per pixel of this level: the ratio of the levels' scales (exact, e.g.
+        // 2^l), not of their shapes (rounded up at odd sizes).
+        let factor = |a: usize| {
+            let (s0, sl) = (
+                ms.levels[0].scale.get(a).copied().unwrap_or(1.0),
+                lvl.scale.get(a).copied().unwrap_or(1.0),
+            );
+            if s0 > 0.0 && sl > 0.0 && (sl / s0).is_finite() {
+                sl / s0
+            } else {
+                shape0[a] as f64 / shape[a] as f64
+            }
+        };
+        let (sy, sx) = (factor(n - 2), factor(n - 1));
         let (c_axis, plane_axes) = axis_roles(&ms.axes);
         let n_ch = c_axis.map_or(1, |a| shape[a]);
         let channels: Vec<u64> = match &cfg.channels {
@@ -301,6 +323,7 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
         let mut label = None;
         let mut value_class = HashMap::new();
         let mut label_axes: Vec<String> = Vec::new();
+        let mut label_shape: Vec<u64> = Vec::new();
         let mut label_ms = None;
         if let Some(SetFile::Mask {
             label: name, kind, ..
@@ -324,6 +347,25 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
                     ),
                 ));
             }
+            for (a, ax) in lms.axes.iter().enumerate().take(ln - 2) {
+                let image_size = ms
+                    .axes
+                    .iter()
+                    .position(|b| b.name == ax.name)
+                    .map(|b| shape[b]);
+                if image_size != Some(ll.shape[a]) && ll.shape[a] != 1 {
+                    return Err(image_err(
+                        id,
+                        format!(
+                            "label {name:?} has {} {:?} planes, the image {}",
+                            ll.shape[a],
+                            ax.name,
+                            image_size.map_or("none".to_string(), |n| n.to_string())
+                        ),
+                    ));
+                }
+            }
+            label_shape = ll.shape.clone();
             let props = lms
                 .image_label
                 .as_ref()
@@ -331,6 +373,17 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
                 .unwrap_or_default();
             for (v, c) in &props {
                 value_class.insert(*v, class_id(Some(c)));
+            }
+            if *kind == MaskKind::Semantic
+                && matches!(
+                    task,
+                    TaskKind::Instance | TaskKind::Detection | TaskKind::Points
+                )
+            {
+                return Err(task_err(format!(
+                    "image {id:?}: the set holds a semantic mask (one value per class); task {} needs instance labels (one value per object)",
+                    task.name()
+                )));
             }
             let conv = match (task, kind) {
                 (TaskKind::Semantic, MaskKind::Semantic) => Conv::Cast,
@@ -415,8 +468,8 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
                     let (lo, hi) = (percentile(&v, *low), percentile(&v, *high));
                     let span = (hi - lo).max(1e-20);
                     norm.push(Conv::Affine {
-                        offset: -lo as f32,
-                        scale: (1.0 / span) as f32,
+                        offset: -lo,
+                        scale: 1.0 / span,
                     });
                 }
                 Normalize::MeanStd(Some((mean, std))) => {
@@ -428,8 +481,8 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
                         ));
                     };
                     norm.push(Conv::Affine {
-                        offset: -mu,
-                        scale: 1.0 / sd.max(1e-12),
+                        offset: -f64::from(mu),
+                        scale: 1.0 / f64::from(sd).max(1e-12),
                     });
                 }
                 Normalize::MeanStd(None) => {
@@ -525,7 +578,12 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
             let label_fixed: Vec<u64> = label_axes
                 .iter()
                 .take(label_axes.len().saturating_sub(2))
-                .map(|name| {
+                .enumerate()
+                .map(|(la, name)| {
+                    // A label axis of size 1 applies to every plane of the image.
+                    if label_shape.get(la) == Some(&1) {
+                        return 0;
+                    }
                     ms.axes
                         .iter()
                         .position(|a| &a.name == name)
@@ -543,10 +601,9 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
                             y0.max(ys.start as f64) as u64,
                             x0.max(xs.start as f64) as u64,
                         );
-                        let (y1, x1) = (
-                            (y1.ceil() as u64).min(ys.end),
-                            (x1.ceil() as u64).min(xs.end),
-                        );
+                        // At least the pixel holding a point (a point's bounds are empty).
+                        let y1 = (y1.ceil() as u64).max(y0 + 1).min(ys.end);
+                        let x1 = (x1.ceil() as u64).max(x0 + 1).min(xs.end);
                         if y1 > y0 && x1 > x0 {
                             fg.push([y0, x0, y1 - y0, x1 - x0]);
                         }
@@ -586,8 +643,8 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
                 .max(1e-12);
             for s in &mut sources {
                 s.norm[ci] = Conv::Affine {
-                    offset: -mean as f32,
-                    scale: (1.0 / sd) as f32,
+                    offset: -mean,
+                    scale: 1.0 / sd,
                 };
             }
         }
@@ -603,6 +660,17 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
         slots.push(last + (p.gy.len() * p.gx.len()) as u64);
     }
     let grid_total = *slots.last().expect("non-empty");
+    if planes.is_empty() {
+        return bad("the images have no planes (an axis of length 0)".into());
+    }
+    if let Sampling::Random { foreground } = cfg.sampling {
+        if foreground > 0.0 && planes.iter().all(|p| p.fg.is_empty()) {
+            return Err(task_err(
+                "foreground sampling asked, but no annotated pixel was found in the served images"
+                    .into(),
+            ));
+        }
+    }
     let n_samples = match cfg.sampling {
         Sampling::Whole => planes.len() as u64,
         Sampling::Grid { .. } => grid_total,
@@ -640,9 +708,16 @@ fn label_foreground(
     xs: &Range<u64>,
     id: &str,
 ) -> Result<Vec<[u64; 4]>, Error> {
-    let l = lms.levels.len() - 1;
+    // The finest level of at most 2^22 pixels per plane: cells small enough to keep small
+    // objects (a coarser mode-downsampled level loses them), bounded memory.
+    let n = lms.axes.len();
+    let l = (0..lms.levels.len())
+        .find(|&l| {
+            let s = &lms.levels[l].shape;
+            s[n - 2] * s[n - 1] <= 1 << 22
+        })
+        .unwrap_or(lms.levels.len() - 1);
     let shape = &lms.levels[l].shape;
-    let n = shape.len();
     let (ch, cw) = (shape[n - 2], shape[n - 1]);
     let mut region: Vec<Range<u64>> = label_fixed.iter().map(|&i| i..i + 1).collect();
     region.push(0..ch);

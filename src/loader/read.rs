@@ -286,10 +286,11 @@ impl ArrayReader {
 /// Converts stored values to the batch's element type.
 pub(crate) enum Conv<T> {
     /// Affine: `(v + offset) * scale`, for images.
-    Affine { offset: f32, scale: f32 },
+    Affine { offset: f64, scale: f64 },
     /// Plain cast, for labels.
     Cast,
-    /// Lookup through a map, for labels whose values name classes; others become 0.
+    /// Lookup through a map, for labels whose values name classes; other non-zero values
+    /// become 1 (the default foreground class).
     Map(HashMap<i64, i64>),
     /// Non-zero to 1.
     Binary,
@@ -303,25 +304,31 @@ impl Conv<f32> {
             Conv::Affine { offset, scale } => (offset, scale),
             _ => (0.0, 1.0),
         };
+        // 8- and 16-bit values are exact in f32; wider ones are shifted in f64 first, so that
+        // large values keep their resolution.
+        let (o32, s32) = (offset as f32, scale as f32);
         macro_rules! affine {
-            ($($var:ident),*) => {
+            ($($var:ident: $t:ident),*) => {
                 match c {
                     $(PixelData::$var(v) => {
                         let len = out.len();
                         for (o, &x) in out.iter_mut().zip(&v[src..src + len]) {
-                            *o = (x as f32 + offset) * scale;
+                            *o = affine!(@$t x);
                         }
                     })*
                     PixelData::Bool(v) => {
                         let len = out.len();
                         for (o, &x) in out.iter_mut().zip(&v[src..src + len]) {
-                            *o = (f32::from(u8::from(x)) + offset) * scale;
+                            *o = (f32::from(u8::from(x)) + o32) * s32;
                         }
                     }
                 }
             };
+            (@narrow $x:ident) => { ($x as f32 + o32) * s32 };
+            (@wide $x:ident) => { (($x as f64 + offset) * scale) as f32 };
         }
-        affine!(U8, U16, U32, U64, I8, I16, I32, I64, F32, F64);
+        affine!(U8: narrow, U16: narrow, I8: narrow, I16: narrow, F32: narrow,
+            U32: wide, U64: wide, I32: wide, I64: wide, F64: wide);
     }
 }
 
@@ -340,7 +347,8 @@ impl Conv<i64> {
                             }
                             Conv::Map(m) => {
                                 for (o, &x) in out.iter_mut().zip(v) {
-                                    *o = m.get(&(x as i64)).copied().unwrap_or(0);
+                                    let v = x as i64;
+                                    *o = m.get(&v).copied().unwrap_or(i64::from(v != 0));
                                 }
                             }
                             _ => {
