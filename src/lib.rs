@@ -33,6 +33,7 @@ pub mod split;
 pub mod tracks;
 pub mod validate;
 pub mod vectors;
+pub mod versions;
 
 pub use metadata::Manifest;
 pub use package::Package;

@@ -137,6 +137,43 @@ enum Command {
     /// `mifa load DIR --split train --task semantic --set nuclei --patch 256 --batch-size 32
     /// --batches 100 --workers 2`
     Load(Box<LoadArgs>),
+    /// Release a version: an immutable record `versions/X.Y.Z.json` with the hash of every
+    /// file, the dataset hash, a metadata snapshot and the credit of everyone so far.
+    Release {
+        /// Package directory.
+        dir: PathBuf,
+        /// Semantic version, greater than the latest release.
+        #[arg(long)]
+        version: String,
+        /// What changed.
+        #[arg(long)]
+        changes: String,
+        /// Release despite validation errors (they are recorded).
+        #[arg(long)]
+        allow_invalid: bool,
+        /// Remove a person's credit on purpose: `NAME_OR_ORCID=REASON` (repeatable; recorded).
+        #[arg(long = "remove-credit")]
+        remove_credit: Vec<String>,
+    },
+    /// Recompute every hash and compare with a release: missing, corrupted, unexpected files.
+    Verify {
+        /// Package directory.
+        dir: PathBuf,
+        /// Release to check (default the latest).
+        #[arg(long)]
+        version: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Contributors with ORCID and roles, carried over every release; or a CITATION.cff.
+    Credit {
+        /// Package directory.
+        dir: PathBuf,
+        /// text, json or cff.
+        #[arg(long, value_parser = ["text", "json", "cff"], default_value = "text")]
+        format: String,
+    },
     /// Print the JSON Schema of a format we define.
     Schema {
         /// Which schema.
@@ -641,6 +678,118 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("  inputs {}", s.inputs_hash);
         }
         Command::Load(a) => load(*a)?,
+        Command::Release {
+            dir,
+            version,
+            changes,
+            allow_invalid,
+            remove_credit,
+        } => {
+            let pkg = Package::open(&dir)?;
+            let mut removals = Vec::new();
+            for r in remove_credit {
+                let Some((who, reason)) = r.split_once('=') else {
+                    bail!("--remove-credit {r:?}: expected NAME_OR_ORCID=REASON");
+                };
+                let orcid = mifa::metadata::checks::orcid(who)
+                    .is_ok()
+                    .then(|| who.to_string());
+                removals.push(mifa::versions::CreditRemoval {
+                    name: who.to_string(),
+                    orcid,
+                    reason: reason.to_string(),
+                });
+            }
+            let req = mifa::versions::ReleaseRequest {
+                version,
+                changes,
+                allow_invalid,
+                remove_credit: removals,
+            };
+            let r = mifa::versions::release(&pkg, &req)
+                .with_context(|| format!("cannot release {}", dir.display()))?;
+            let bytes: u64 = r.files.iter().map(|f| f.size).sum();
+            println!(
+                "released {} ({} files, {}): {}",
+                r.version,
+                r.files.len(),
+                bytes,
+                r.dataset_sha256
+            );
+            if let Some(p) = &r.previous {
+                println!(
+                    "previous: {} (record sha256:{})",
+                    p.version, p.record_sha256
+                );
+            }
+            println!("credit: {} people", r.credit.len());
+            if !r.released_with_errors.is_empty() {
+                eprintln!(
+                    "warning: released with {} validation error(s), recorded in the release",
+                    r.released_with_errors.len()
+                );
+            }
+        }
+        Command::Verify { dir, version, json } => {
+            let v = mifa::versions::verify(&dir, version.as_deref())
+                .with_context(|| format!("cannot verify {}", dir.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (what, list) in [
+                    ("missing", &v.missing),
+                    ("corrupted", &v.corrupted),
+                    ("unexpected", &v.unexpected),
+                    ("bad object", &v.bad_objects),
+                    ("chain", &v.chain_errors),
+                ] {
+                    for p in list {
+                        println!("{what:<10} {p}");
+                    }
+                }
+                if v.ok() {
+                    println!("ok: the package is release {} exactly", v.version);
+                }
+            }
+            if !v.ok() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Credit { dir, format } => {
+            let pkg = Package::open(&dir)?;
+            let (latest, credit) = mifa::versions::current_credit(&pkg)?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&credit)?),
+                "cff" => print!(
+                    "{}",
+                    mifa::versions::citation_cff(pkg.manifest(), &credit, latest.as_ref())
+                ),
+                _ => {
+                    for c in &credit {
+                        let orcid = c
+                            .orcid
+                            .as_ref()
+                            .map(|o| format!(" https://orcid.org/{o}"))
+                            .unwrap_or_default();
+                        let sets = if c.sets.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; sets: {}", c.sets.join(", "))
+                        };
+                        println!(
+                            "{}{orcid} — {} (since {}{sets})",
+                            c.name,
+                            if c.roles.is_empty() {
+                                "contributor".to_string()
+                            } else {
+                                c.roles.join(", ")
+                            },
+                            c.since
+                        );
+                    }
+                }
+            }
+        }
         Command::Schema { which } => {
             if which != "manifest" {
                 bail!("unknown schema {which:?}");

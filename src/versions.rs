@@ -1,0 +1,677 @@
+//! Releases: immutable version records (`versions/X.Y.Z.json`) holding a content manifest of
+//! every file (SHA-256, Zarr chunks included) rolled up into a dataset hash, a metadata
+//! snapshot and the credit list carried forward from every earlier release; annotation files
+//! kept content-addressed under `versions/objects/`; verification of the package against a
+//! record.
+
+use crate::package::{self, Package, LOCK_FILE, VERSIONS_DIR};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Folder of the content-addressed store, under `versions/`.
+pub const OBJECTS_DIR: &str = "objects";
+
+/// Errors of releases and verification.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file cannot be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A version record is malformed.
+    #[error("{}: {message}", path.display())]
+    Record {
+        /// The record.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The version string is not semver, or does not increase.
+    #[error("version {version:?}: {message}")]
+    Version {
+        /// The version asked for.
+        version: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The package has validation errors.
+    #[error("the package has {} validation error(s) (first: {first}); fix them, or release anyway with --allow-invalid (recorded)", count)]
+    Invalid {
+        /// How many.
+        count: usize,
+        /// The first one.
+        first: String,
+    },
+    /// Nothing changed since the previous release.
+    #[error("nothing changed since version {previous} (same dataset hash {hash} and credit)")]
+    NoChange {
+        /// The previous version.
+        previous: String,
+        /// Its dataset hash.
+        hash: String,
+    },
+    /// No record of that version.
+    #[error("no release {version:?} (releases: {known})")]
+    Unknown {
+        /// Asked for.
+        version: String,
+        /// Recorded.
+        known: String,
+    },
+    /// Package-level failure (lock, manifest).
+    #[error(transparent)]
+    Package(#[from] package::Error),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One file of the package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the package, `/`-separated.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+}
+
+/// SHA-256 and size of a file, streamed.
+pub fn hash_file(path: &Path) -> Result<(u64, String), Error> {
+    let mut f = fs::File::open(path).map_err(io(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((size, hex(&h.finalize())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Files that are not content: release records, the lock, temporaries of interrupted writes.
+fn excluded(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    rel == VERSIONS_DIR
+        || rel.starts_with(&format!("{VERSIONS_DIR}/"))
+        || rel == LOCK_FILE
+        || name.contains(".tmp-")
+        || name.starts_with(".mifa.")
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
+    let mut entries: Vec<fs::DirEntry> = fs::read_dir(dir)
+        .map_err(io(dir))?
+        .collect::<Result<_, _>>()
+        .map_err(io(dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let rel = p
+            .strip_prefix(root)
+            .expect("under root")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if excluded(&rel) {
+            continue;
+        }
+        let ft = e.file_type().map_err(io(&p))?;
+        if ft.is_dir() {
+            walk(root, &p, out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Every content file of the package (all but `versions/`, the lock and temporaries), sorted
+/// by path, with size and SHA-256 (hashed on all cores).
+pub fn content(root: &Path) -> Result<Vec<FileEntry>, Error> {
+    use rayon::prelude::*;
+    let mut paths = Vec::new();
+    walk(root, root, &mut paths)?;
+    paths.sort();
+    paths
+        .into_par_iter()
+        .map(|rel| {
+            let (size, sha256) = hash_file(&root.join(&rel))?;
+            Ok(FileEntry {
+                path: rel,
+                size,
+                sha256,
+            })
+        })
+        .collect()
+}
+
+/// The dataset's fingerprint: SHA-256 over `mifa-dataset-v1\n` and one `path\tsize\tsha256\n`
+/// line per file, in path order.
+pub fn dataset_hash(files: &[FileEntry]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"mifa-dataset-v1\n");
+    for f in files {
+        h.update(format!("{}\t{}\t{}\n", f.path, f.size, f.sha256).as_bytes());
+    }
+    format!("sha256:{}", hex(&h.finalize()))
+}
+
+/// A person credited by a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credit {
+    /// Name.
+    pub name: String,
+    /// ORCID iD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcid: Option<String>,
+    /// Roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Annotation sets annotated (including sets since replaced).
+    #[serde(default)]
+    pub sets: Vec<String>,
+    /// First release crediting this person.
+    pub since: String,
+}
+
+impl Credit {
+    fn same_person(&self, name: &str, orcid: Option<&str>) -> bool {
+        match (self.orcid.as_deref(), orcid) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.name.eq_ignore_ascii_case(name),
+        }
+    }
+}
+
+/// A credit removed on purpose, recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditRemoval {
+    /// Name.
+    pub name: String,
+    /// ORCID iD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcid: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// The previous release of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Previous {
+    /// Its version.
+    pub version: String,
+    /// SHA-256 of its record file.
+    pub record_sha256: String,
+}
+
+/// `versions/X.Y.Z.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// `mifa-version`.
+    pub format: String,
+    /// Record format version.
+    pub format_version: u32,
+    /// Semver of the dataset.
+    pub version: String,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// The release before, and the hash of its record.
+    pub previous: Option<Previous>,
+    /// What changed.
+    pub changes: String,
+    /// Validation errors released anyway (`--allow-invalid`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released_with_errors: Vec<String>,
+    /// The dataset hash over `files`.
+    pub dataset_sha256: String,
+    /// Every content file.
+    pub files: Vec<FileEntry>,
+    /// Everyone credited so far.
+    pub credit: Vec<Credit>,
+    /// Credits removed in this release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credit_removed: Vec<CreditRemoval>,
+    /// `mifa.json` at release.
+    pub metadata: serde_json::Value,
+}
+
+const RECORD_FORMAT: &str = "mifa-version";
+
+/// The releases of a package, oldest first, with the path of each record.
+pub fn records(root: &Path) -> Result<Vec<(PathBuf, Record)>, Error> {
+    let dir = root.join(VERSIONS_DIR);
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io(&dir)(e)),
+    };
+    for e in entries {
+        let p = e.map_err(io(&dir))?.path();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        if !name.ends_with(".json") || name.starts_with('.') {
+            continue;
+        }
+        let text = fs::read_to_string(&p).map_err(io(&p))?;
+        let r: Record = serde_json::from_str(&text).map_err(|e| Error::Record {
+            path: p.clone(),
+            message: format!("line {} column {}: {e}", e.line(), e.column()),
+        })?;
+        if r.format != RECORD_FORMAT {
+            return Err(Error::Record {
+                path: p,
+                message: format!("format {:?}, expected {RECORD_FORMAT:?}", r.format),
+            });
+        }
+        out.push((p, r));
+    }
+    out.sort_by(|a, b| {
+        let (va, vb) = (
+            semver::Version::parse(&a.1.version),
+            semver::Version::parse(&b.1.version),
+        );
+        match (va, vb) {
+            (Ok(x), Ok(y)) => x.cmp_precedence(&y),
+            _ => a.1.version.cmp(&b.1.version),
+        }
+    });
+    Ok(out)
+}
+
+/// The credit list after this release: the previous credit, then everyone in the manifest now,
+/// minus explicit removals.
+fn carry_credit(
+    previous: &[Credit],
+    m: &crate::metadata::Manifest,
+    version: &str,
+    removals: &[CreditRemoval],
+) -> Vec<Credit> {
+    let mut out: Vec<Credit> = previous.to_vec();
+    for c in crate::info::contributors(m) {
+        match out
+            .iter_mut()
+            .find(|x| x.same_person(&c.name, c.orcid.as_deref()))
+        {
+            Some(x) => {
+                if x.orcid.is_none() {
+                    x.orcid = c.orcid.clone();
+                }
+                for r in c.roles {
+                    if !x.roles.contains(&r) {
+                        x.roles.push(r);
+                    }
+                }
+                for s in c.sets {
+                    if !x.sets.contains(&s) {
+                        x.sets.push(s);
+                    }
+                }
+            }
+            None => out.push(Credit {
+                name: c.name,
+                orcid: c.orcid,
+                roles: c.roles,
+                sets: c.sets,
+                since: version.to_string(),
+            }),
+        }
+    }
+    out.retain(|c| {
+        !removals
+            .iter()
+            .any(|r| c.same_person(&r.name, r.orcid.as_deref()))
+    });
+    out
+}
+
+/// What `mifa release` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseRequest {
+    /// Semver.
+    pub version: String,
+    /// Description of the changes.
+    pub changes: String,
+    /// Release despite validation errors (recorded).
+    pub allow_invalid: bool,
+    /// Credits to remove on purpose (name or ORCID, with a reason).
+    pub remove_credit: Vec<CreditRemoval>,
+}
+
+/// Path of an object in the content-addressed store.
+pub fn object_path(root: &Path, sha256: &str) -> PathBuf {
+    root.join(VERSIONS_DIR)
+        .join(OBJECTS_DIR)
+        .join("sha256")
+        .join(&sha256[..2])
+        .join(&sha256[2..])
+}
+
+/// Whether a file is kept in the store: annotation files and label images (images themselves
+/// are tracked by hash only).
+fn stored(path: &str) -> bool {
+    path.starts_with("annotations/")
+        || path.contains("/labels/")
+        || path == crate::manifest::FILE_NAME
+}
+
+/// Copies `src` into the store under its hash, once (objects are immutable).
+fn store_object(root: &Path, src: &Path, sha256: &str) -> Result<(), Error> {
+    let dst = object_path(root, sha256);
+    if dst.exists() {
+        return Ok(());
+    }
+    let dir = dst.parent().expect("in the store");
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let bytes = fs::read(src).map_err(io(src))?;
+    package::write_atomic(&dst, &bytes)?;
+    Ok(())
+}
+
+/// Releases the package: refuses a version that is not semver or does not increase, a
+/// package with validation errors (unless allowed, then recorded) and a release that changes
+/// nothing; stores the annotation files, then writes the record (the commit point).
+pub fn release(pkg: &Package, req: &ReleaseRequest) -> Result<Record, Error> {
+    let root = pkg.root();
+    let bad = |message: String| Error::Version {
+        version: req.version.clone(),
+        message,
+    };
+    let v = semver::Version::parse(&req.version)
+        .map_err(|e| bad(format!("not a semantic version (X.Y.Z): {e}")))?;
+    if !v.build.is_empty() {
+        return Err(bad("build metadata (+…) is not allowed in a release".into()));
+    }
+    let _lock = pkg.lock()?;
+    let all = records(root)?;
+    let previous = all.last();
+    if let Some((_, p)) = previous {
+        let pv = semver::Version::parse(&p.version).map_err(|e| bad(e.to_string()))?;
+        if v.cmp_precedence(&pv) != std::cmp::Ordering::Greater {
+            return Err(bad(format!(
+                "must be greater than the latest release, {}",
+                p.version
+            )));
+        }
+    }
+    let report = crate::validate::validate(root).map_err(|e| Error::Record {
+        path: root.join(crate::manifest::FILE_NAME),
+        message: e.to_string(),
+    })?;
+    let errors: Vec<String> = report.errors().iter().map(|i| i.to_string()).collect();
+    if !errors.is_empty() && !req.allow_invalid {
+        return Err(Error::Invalid {
+            count: errors.len(),
+            first: errors[0].clone(),
+        });
+    }
+    let (manifest, metadata) =
+        crate::manifest::read(&pkg.manifest_path()).map_err(|e| Error::Record {
+            path: pkg.manifest_path(),
+            message: e.to_string(),
+        })?;
+    let files = content(root)?;
+    let dataset_sha256 = dataset_hash(&files);
+    let prev_credit = previous.map(|(_, p)| p.credit.clone()).unwrap_or_default();
+    let credit = carry_credit(&prev_credit, &manifest, &req.version, &req.remove_credit);
+    if let Some((_, p)) = previous {
+        if p.dataset_sha256 == dataset_sha256 && p.credit == credit && req.remove_credit.is_empty()
+        {
+            return Err(Error::NoChange {
+                previous: p.version.clone(),
+                hash: dataset_sha256,
+            });
+        }
+    }
+    for f in files.iter().filter(|f| stored(&f.path)) {
+        store_object(root, &root.join(&f.path), &f.sha256)?;
+    }
+    let prev = match previous {
+        Some((path, p)) => Some(Previous {
+            version: p.version.clone(),
+            record_sha256: hash_file(path)?.1,
+        }),
+        None => None,
+    };
+    let record = Record {
+        format: RECORD_FORMAT.into(),
+        format_version: 1,
+        version: req.version.clone(),
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        previous: prev,
+        changes: req.changes.clone(),
+        released_with_errors: errors,
+        dataset_sha256,
+        files,
+        credit,
+        credit_removed: req.remove_credit.clone(),
+        metadata,
+    };
+    let path = root
+        .join(VERSIONS_DIR)
+        .join(format!("{}.json", req.version));
+    if path.exists() {
+        return Err(bad(format!("{} already exists", path.display())));
+    }
+    fs::create_dir_all(root.join(VERSIONS_DIR)).map_err(io(&root.join(VERSIONS_DIR)))?;
+    let text = serde_json::to_string_pretty(&record).expect("a record serialises") + "\n";
+    package::write_atomic(&path, text.as_bytes())?;
+    Ok(record)
+}
+
+/// Differences between the package and a release's content manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Verification {
+    /// The release checked.
+    pub version: String,
+    /// Files the record lists that are gone.
+    pub missing: Vec<String>,
+    /// Files whose size or hash differs.
+    pub corrupted: Vec<String>,
+    /// Files present but not in the record.
+    pub unexpected: Vec<String>,
+    /// Stored annotation objects that are missing or do not match their hash.
+    pub bad_objects: Vec<String>,
+    /// Whether the record's chain (previous record hashes) holds.
+    pub chain_errors: Vec<String>,
+}
+
+impl Verification {
+    /// True when nothing differs.
+    pub fn ok(&self) -> bool {
+        self.missing.is_empty()
+            && self.corrupted.is_empty()
+            && self.unexpected.is_empty()
+            && self.bad_objects.is_empty()
+            && self.chain_errors.is_empty()
+    }
+}
+
+/// Recomputes every hash and compares the package with release `version` (default: the
+/// latest): missing, corrupted and unexpected files, the stored objects and the record chain.
+pub fn verify(root: &Path, version: Option<&str>) -> Result<Verification, Error> {
+    let all = records(root)?;
+    let known = || {
+        let v: Vec<&str> = all.iter().map(|(_, r)| r.version.as_str()).collect();
+        if v.is_empty() {
+            "none; make one with `mifa release`".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let idx = match version {
+        Some(v) => all.iter().position(|(_, r)| r.version == v),
+        None => all.len().checked_sub(1),
+    }
+    .ok_or_else(|| Error::Unknown {
+        version: version.unwrap_or("(latest)").to_string(),
+        known: known(),
+    })?;
+    let record = &all[idx].1;
+    let mut out = Verification {
+        version: record.version.clone(),
+        ..Default::default()
+    };
+    let now: BTreeMap<String, FileEntry> = content(root)?
+        .into_iter()
+        .map(|f| (f.path.clone(), f))
+        .collect();
+    let want: BTreeMap<&str, &FileEntry> =
+        record.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    for (p, f) in &want {
+        match now.get(*p) {
+            None => out.missing.push(p.to_string()),
+            Some(g) if g.size != f.size || g.sha256 != f.sha256 => {
+                out.corrupted.push(p.to_string())
+            }
+            Some(_) => {}
+        }
+        if stored(p) {
+            let o = object_path(root, &f.sha256);
+            match hash_file(&o) {
+                Ok((_, h)) if h == f.sha256 => {}
+                Ok(_) => out.bad_objects.push(format!(
+                    "{} (object of {p} does not match its hash)",
+                    o.display()
+                )),
+                Err(_) => out
+                    .bad_objects
+                    .push(format!("{} (object of {p} is missing)", o.display())),
+            }
+        }
+    }
+    for p in now.keys() {
+        if !want.contains_key(p.as_str()) {
+            out.unexpected.push(p.clone());
+        }
+    }
+    if dataset_hash(&record.files) != record.dataset_sha256 {
+        out.chain_errors.push(format!(
+            "release {}: its dataset hash does not match its file list",
+            record.version
+        ));
+    }
+    for w in all[..=idx].windows(2) {
+        let ((pp, p), (_, r)) = (&w[0], &w[1]);
+        let h = hash_file(pp)?.1;
+        match &r.previous {
+            Some(prev) if prev.version == p.version && prev.record_sha256 == h => {}
+            _ => out.chain_errors.push(format!(
+                "release {} does not point at release {} as it is now (record changed or missing)",
+                r.version, p.version
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// Everyone credited now: the latest release's credit carried forward with the people of the
+/// manifest, and the version it refers to (`None` when never released).
+pub fn current_credit(pkg: &Package) -> Result<(Option<Record>, Vec<Credit>), Error> {
+    let latest = records(pkg.root())?.pop().map(|(_, r)| r);
+    let prev = latest
+        .as_ref()
+        .map(|r| r.credit.clone())
+        .unwrap_or_default();
+    let credit = carry_credit(&prev, pkg.manifest(), "unreleased", &[]);
+    Ok((latest, credit))
+}
+
+/// `given-names` and `family-names` of a display name: "Family, Given" or "Given … Family",
+/// with lower-case particles (van, von, de, …) kept with the family name.
+pub fn split_name(name: &str) -> (String, String) {
+    if let Some((family, given)) = name.split_once(',') {
+        return (given.trim().to_string(), family.trim().to_string());
+    }
+    let words: Vec<&str> = name.split_whitespace().collect();
+    if words.len() < 2 {
+        return (String::new(), name.trim().to_string());
+    }
+    let mut start = words.len() - 1;
+    while start > 1
+        && words[start - 1]
+            .chars()
+            .next()
+            .is_some_and(char::is_lowercase)
+    {
+        start -= 1;
+    }
+    (words[..start].join(" "), words[start..].join(" "))
+}
+
+fn yaml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+/// A `CITATION.cff` (1.2.0) for the dataset at `version`, with every credited person.
+pub fn citation_cff(
+    m: &crate::metadata::Manifest,
+    credit: &[Credit],
+    version: Option<&Record>,
+) -> String {
+    let mut out = String::new();
+    out.push_str("cff-version: 1.2.0\n");
+    out.push_str("message: \"If you use this dataset, please cite it as below.\"\n");
+    out.push_str("type: dataset\n");
+    out.push_str(&format!("title: {}\n", yaml_str(&m.study.title)));
+    if let Some(r) = version {
+        out.push_str(&format!("version: {}\n", yaml_str(&r.version)));
+        out.push_str(&format!(
+            "date-released: {}\n",
+            yaml_str(&r.timestamp[..10.min(r.timestamp.len())])
+        ));
+    }
+    out.push_str(&format!("license: {}\n", yaml_str(&m.study.license)));
+    out.push_str("authors:\n");
+    for c in credit {
+        let (given, family) = split_name(&c.name);
+        if given.is_empty() {
+            out.push_str(&format!("  - name: {}\n", yaml_str(&family)));
+        } else {
+            out.push_str(&format!("  - given-names: {}\n", yaml_str(&given)));
+            out.push_str(&format!("    family-names: {}\n", yaml_str(&family)));
+        }
+        if let Some(o) = &c.orcid {
+            out.push_str(&format!(
+                "    orcid: {}\n",
+                yaml_str(&format!("https://orcid.org/{o}"))
+            ));
+        }
+    }
+    if let Some(r) = version {
+        out.push_str("identifiers:\n");
+        out.push_str("  - type: other\n");
+        out.push_str(&format!("    value: {}\n", yaml_str(&r.dataset_sha256)));
+        out.push_str(
+            "    description: \"mifa dataset hash (SHA-256 over every file of the release)\"\n",
+        );
+    }
+    if let Some(d) = &m.study.description {
+        out.push_str(&format!("abstract: {}\n", yaml_str(d)));
+    }
+    out
+}
