@@ -174,6 +174,31 @@ enum Command {
         #[arg(long, value_parser = ["text", "json", "cff"], default_value = "text")]
         format: String,
     },
+    /// What changed between two releases, or a release and the working state (`working`):
+    /// images, annotation sets object by object, metadata, credit.
+    Diff {
+        /// Package directory.
+        dir: PathBuf,
+        /// From: a version or `working`.
+        from: String,
+        /// To: a version or `working`.
+        #[arg(default_value = "working")]
+        to: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore an annotation set as it was in a release (files from the package's store).
+    Restore {
+        /// Package directory.
+        dir: PathBuf,
+        /// The release.
+        #[arg(long)]
+        version: String,
+        /// The annotation set.
+        #[arg(long)]
+        set: String,
+    },
     /// Print the JSON Schema of a format we define.
     Schema {
         /// Which schema.
@@ -789,6 +814,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
+        }
+        Command::Diff {
+            dir,
+            from,
+            to,
+            json,
+        } => {
+            let pkg = Package::open(&dir)?;
+            let (a, b) = (
+                mifa::versions::side(&pkg, &from)?,
+                mifa::versions::side(&pkg, &to)?,
+            );
+            let d = mifa::versions::diff(&a, &b)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{d}");
+            }
+        }
+        Command::Restore { dir, version, set } => {
+            let mut pkg = Package::open(&dir)?;
+            let r = mifa::versions::restore(&mut pkg, &version, &set)
+                .with_context(|| format!("cannot restore set {set:?} of {}", dir.display()))?;
+            println!(
+                "restored set {set:?} as of {version}: {} files written, {} removed",
+                r.written.len(),
+                r.removed.len()
+            );
         }
         Command::Schema { which } => {
             if which != "manifest" {

@@ -675,3 +675,461 @@ pub fn citation_cff(
     }
     out
 }
+
+/// One side of a diff: a release, or the package as it is now.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// `X.Y.Z` or `working`.
+    pub name: String,
+    /// Every content file.
+    pub files: Vec<FileEntry>,
+    /// The manifest.
+    pub metadata: serde_json::Value,
+    /// The credit.
+    pub credit: Vec<Credit>,
+    /// Where each stored file can be read: the package file (working) or its stored object.
+    sources: BTreeMap<String, PathBuf>,
+}
+
+/// A release (`X.Y.Z`) or the working state (`working`) as a diff side.
+pub fn side(pkg: &Package, which: &str) -> Result<Side, Error> {
+    let root = pkg.root();
+    if which == "working" || which == "." {
+        let files = content(root)?;
+        let sources = files
+            .iter()
+            .map(|f| (f.path.clone(), root.join(&f.path)))
+            .collect();
+        let (_, credit) = current_credit(pkg)?;
+        let (_, metadata) =
+            crate::manifest::read(&pkg.manifest_path()).map_err(|e| Error::Record {
+                path: pkg.manifest_path(),
+                message: e.to_string(),
+            })?;
+        return Ok(Side {
+            name: "working".into(),
+            files,
+            metadata,
+            credit,
+            sources,
+        });
+    }
+    let all = records(root)?;
+    let r = all
+        .into_iter()
+        .map(|(_, r)| r)
+        .find(|r| r.version == which)
+        .ok_or_else(|| Error::Unknown {
+            version: which.to_string(),
+            known: records(root)
+                .map(|v| {
+                    v.iter()
+                        .map(|(_, r)| r.version.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+        })?;
+    let sources = r
+        .files
+        .iter()
+        .filter(|f| stored(&f.path))
+        .map(|f| (f.path.clone(), object_path(root, &f.sha256)))
+        .collect();
+    Ok(Side {
+        name: r.version,
+        files: r.files,
+        metadata: r.metadata,
+        credit: r.credit,
+        sources,
+    })
+}
+
+/// Object-level changes of one annotation set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SetChange {
+    /// The set.
+    pub set: String,
+    /// Objects added, by kind (`polygons`, `points`, …).
+    pub added: BTreeMap<String, u64>,
+    /// Objects removed, by kind.
+    pub removed: BTreeMap<String, u64>,
+    /// Objects whose geometry or properties changed, by kind.
+    pub changed: BTreeMap<String, u64>,
+    /// Files (label chunks, tracks tables) that differ, when objects are not compared.
+    pub files_changed: u64,
+}
+
+/// Everything that differs between two sides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Diff {
+    /// Left side.
+    pub from: String,
+    /// Right side.
+    pub to: String,
+    /// Dataset hashes.
+    pub hashes: (String, String),
+    /// Images only on the right.
+    pub images_added: Vec<String>,
+    /// Images only on the left.
+    pub images_removed: Vec<String>,
+    /// Images whose files (labels excluded) differ.
+    pub images_changed: Vec<String>,
+    /// Annotation sets only on the right.
+    pub sets_added: Vec<String>,
+    /// Annotation sets only on the left.
+    pub sets_removed: Vec<String>,
+    /// Sets on both sides that differ.
+    pub sets_changed: Vec<SetChange>,
+    /// Manifest paths whose value changed.
+    pub metadata_changed: Vec<String>,
+    /// People credited only on the right.
+    pub credit_added: Vec<String>,
+    /// People credited only on the left.
+    pub credit_removed: Vec<String>,
+}
+
+fn ids(meta: &serde_json::Value, key: &str) -> Vec<String> {
+    meta.get(key)
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("id").and_then(|i| i.as_str()).map(str::to_string))
+        .collect()
+}
+
+fn set_paths(meta: &serde_json::Value, set: &str) -> Vec<String> {
+    meta.get("annotation_sets")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|s| s.get("id").and_then(|i| i.as_str()) == Some(set))
+        .flat_map(|s| {
+            s.get("files")
+                .and_then(|f| f.as_array())
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|f| f.get("path").and_then(|p| p.as_str()).map(str::to_string))
+        .collect()
+}
+
+fn hashes_under<'a>(files: &'a [FileEntry], prefix: &str) -> BTreeMap<&'a str, &'a str> {
+    let dir = format!("{}/", prefix.trim_end_matches('/'));
+    files
+        .iter()
+        .filter(|f| f.path == prefix || f.path.starts_with(&dir))
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect()
+}
+
+/// Objects of a GeoJSON file: id → (kind, canonical JSON).
+fn objects_of(path: &Path) -> Result<BTreeMap<String, (String, String)>, Error> {
+    let read =
+        crate::formats::geojson::read(path, Default::default()).map_err(|e| Error::Record {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    Ok(read
+        .collection
+        .objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let id =
+                o.id.as_ref()
+                    .map_or_else(|| format!("#{i}"), |id| id.to_string());
+            let kind = match o.geometry.type_name() {
+                "Point" | "MultiPoint" => "points",
+                "LineString" | "MultiLineString" => "lines",
+                _ if o.is_box() => "boxes",
+                _ => "polygons",
+            };
+            let canon = crate::formats::geojson::feature_value(o).to_string();
+            (id, (kind.to_string(), canon))
+        })
+        .collect())
+}
+
+/// Compares two sides: images, annotation sets (objects of GeoJSON files matched by id),
+/// metadata leaves and credit.
+pub fn diff(a: &Side, b: &Side) -> Result<Diff, Error> {
+    let mut d = Diff {
+        from: a.name.clone(),
+        to: b.name.clone(),
+        hashes: (dataset_hash(&a.files), dataset_hash(&b.files)),
+        ..Default::default()
+    };
+    let (ia, ib) = (ids(&a.metadata, "images"), ids(&b.metadata, "images"));
+    for id in &ib {
+        if !ia.contains(id) {
+            d.images_added.push(id.clone());
+        }
+    }
+    for id in &ia {
+        if !ib.contains(id) {
+            d.images_removed.push(id.clone());
+            continue;
+        }
+        let prefix = format!("images/{id}.ome.zarr");
+        let strip = |m: BTreeMap<&str, &str>| -> BTreeMap<String, String> {
+            m.into_iter()
+                .filter(|(p, _)| !p.contains("/labels/"))
+                .map(|(p, h)| (p.to_string(), h.to_string()))
+                .collect()
+        };
+        if strip(hashes_under(&a.files, &prefix)) != strip(hashes_under(&b.files, &prefix)) {
+            d.images_changed.push(id.clone());
+        }
+    }
+    let (sa, sb) = (
+        ids(&a.metadata, "annotation_sets"),
+        ids(&b.metadata, "annotation_sets"),
+    );
+    for s in &sb {
+        if !sa.contains(s) {
+            d.sets_added.push(s.clone());
+        }
+    }
+    for s in &sa {
+        if !sb.contains(s) {
+            d.sets_removed.push(s.clone());
+            continue;
+        }
+        let mut change = SetChange {
+            set: s.clone(),
+            ..Default::default()
+        };
+        let mut paths: Vec<String> = set_paths(&a.metadata, s);
+        paths.extend(set_paths(&b.metadata, s));
+        paths.sort();
+        paths.dedup();
+        for p in paths {
+            let (ha, hb) = (hashes_under(&a.files, &p), hashes_under(&b.files, &p));
+            if ha == hb {
+                continue;
+            }
+            if p.ends_with(".geojson") {
+                let load = |side: &Side| -> Result<BTreeMap<String, (String, String)>, Error> {
+                    match side.sources.get(&p) {
+                        Some(src) => objects_of(src),
+                        None => Ok(BTreeMap::new()),
+                    }
+                };
+                let (oa, ob) = (load(a)?, load(b)?);
+                for (id, (kind, canon)) in &ob {
+                    match oa.get(id) {
+                        None => *change.added.entry(kind.clone()).or_default() += 1,
+                        Some((_, c)) if c != canon => {
+                            *change.changed.entry(kind.clone()).or_default() += 1
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for (id, (kind, _)) in &oa {
+                    if !ob.contains_key(id) {
+                        *change.removed.entry(kind.clone()).or_default() += 1;
+                    }
+                }
+            } else {
+                let keys: std::collections::BTreeSet<&&str> = ha.keys().chain(hb.keys()).collect();
+                change.files_changed +=
+                    keys.iter().filter(|k| ha.get(**k) != hb.get(**k)).count() as u64;
+            }
+        }
+        let set_meta = |m: &serde_json::Value| {
+            m.get("annotation_sets")
+                .and_then(|v| v.as_array())
+                .and_then(|v| {
+                    v.iter()
+                        .find(|x| x.get("id").and_then(|i| i.as_str()) == Some(s))
+                })
+                .cloned()
+        };
+        let meta_changed = set_meta(&a.metadata) != set_meta(&b.metadata);
+        if meta_changed
+            || change.files_changed > 0
+            || !change.added.is_empty()
+            || !change.removed.is_empty()
+            || !change.changed.is_empty()
+        {
+            d.sets_changed.push(change);
+        }
+    }
+    d.metadata_changed = crate::edit::changed_leaves(&a.metadata, &b.metadata);
+    let key = |c: &Credit| c.orcid.clone().unwrap_or_else(|| c.name.to_lowercase());
+    for c in &b.credit {
+        if !a.credit.iter().any(|x| key(x) == key(c)) {
+            d.credit_added.push(c.name.clone());
+        }
+    }
+    for c in &a.credit {
+        if !b.credit.iter().any(|x| key(x) == key(c)) {
+            d.credit_removed.push(c.name.clone());
+        }
+    }
+    Ok(d)
+}
+
+impl std::fmt::Display for Diff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} → {}", self.from, self.to)?;
+        if self.hashes.0 == self.hashes.1 {
+            return writeln!(f, "identical ({})", self.hashes.0);
+        }
+        let list = |f: &mut std::fmt::Formatter<'_>, what: &str, v: &[String]| {
+            if v.is_empty() {
+                Ok(())
+            } else {
+                writeln!(f, "{what}: {}", v.join(", "))
+            }
+        };
+        list(f, "images added", &self.images_added)?;
+        list(f, "images removed", &self.images_removed)?;
+        list(f, "images changed", &self.images_changed)?;
+        list(f, "sets added", &self.sets_added)?;
+        list(f, "sets removed", &self.sets_removed)?;
+        for c in &self.sets_changed {
+            let mut parts = Vec::new();
+            let kinds: std::collections::BTreeSet<&String> = c
+                .added
+                .keys()
+                .chain(c.removed.keys())
+                .chain(c.changed.keys())
+                .collect();
+            for k in kinds {
+                let n = |m: &BTreeMap<String, u64>| m.get(k).copied().unwrap_or(0);
+                parts.push(format!(
+                    "+{} {k}, −{}, {} changed",
+                    n(&c.added),
+                    n(&c.removed),
+                    n(&c.changed)
+                ));
+            }
+            if c.files_changed > 0 {
+                parts.push(format!("{} files changed", c.files_changed));
+            }
+            if parts.is_empty() {
+                parts.push("metadata changed".into());
+            }
+            writeln!(f, "{}: {}", c.set, parts.join("; "))?;
+        }
+        list(f, "metadata changed", &self.metadata_changed)?;
+        list(f, "credit added", &self.credit_added)?;
+        list(f, "credit removed", &self.credit_removed)?;
+        Ok(())
+    }
+}
+
+/// What `restore` did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Restored {
+    /// Files written back from the store.
+    pub written: Vec<String>,
+    /// Files of the set's current version removed (not in the restored version).
+    pub removed: Vec<String>,
+}
+
+/// Restores annotation set `set` as it was in release `version`: its files from the store,
+/// its manifest entry (and the classes it used) from the record. The files are written first,
+/// then the manifest, then leftovers of the replaced version are removed.
+pub fn restore(pkg: &mut Package, version: &str, set: &str) -> Result<Restored, Error> {
+    let root = pkg.root().to_path_buf();
+    let all = records(&root)?;
+    let Some((_, r)) = all.iter().find(|(_, r)| r.version == version) else {
+        return Err(Error::Unknown {
+            version: version.into(),
+            known: all
+                .iter()
+                .map(|(_, r)| r.version.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let old_entry = r
+        .metadata
+        .get("annotation_sets")
+        .and_then(|v| v.as_array())
+        .and_then(|v| {
+            v.iter()
+                .find(|s| s.get("id").and_then(|i| i.as_str()) == Some(set))
+        })
+        .cloned()
+        .ok_or_else(|| Error::Record {
+            path: root.join(VERSIONS_DIR).join(format!("{version}.json")),
+            message: format!("release {version} has no annotation set {set:?}"),
+        })?;
+    let old_paths = set_paths(&r.metadata, set);
+    let current_meta = serde_json::to_value(pkg.manifest()).expect("a manifest serialises");
+    let current_paths = set_paths(&current_meta, set);
+    let mut out = Restored::default();
+    let lock = pkg.lock()?;
+    // 1. Files back from the store (objects are verified before use).
+    let mut keep = std::collections::BTreeSet::new();
+    for p in &old_paths {
+        for (path, sha) in hashes_under(&r.files, p) {
+            let obj = object_path(&root, sha);
+            let bytes = fs::read(&obj).map_err(io(&obj))?;
+            let got = hex(&Sha256::digest(&bytes));
+            if got != sha {
+                return Err(Error::Record {
+                    path: obj,
+                    message: format!("stored object of {path} is corrupted (sha256 {got})"),
+                });
+            }
+            let dst = root.join(path);
+            if let Some(dir) = dst.parent() {
+                fs::create_dir_all(dir).map_err(io(dir))?;
+            }
+            let same = hash_file(&dst).map(|(_, h)| h == sha).unwrap_or(false);
+            if !same {
+                package::write_atomic(&dst, &bytes)?;
+                out.written.push(path.to_string());
+            }
+            keep.insert(path.to_string());
+        }
+    }
+    // 2. The manifest: the set's entry and the classes the old version used.
+    let old_classes: Vec<crate::metadata::Class> = r
+        .metadata
+        .get("classes")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let entry: crate::metadata::AnnotationSet =
+        serde_json::from_value(old_entry).map_err(|e| Error::Record {
+            path: root.join(VERSIONS_DIR).join(format!("{version}.json")),
+            message: format!("set {set:?}: {e}"),
+        })?;
+    pkg.update_locked(&lock, |m| -> Result<(), Error> {
+        match m.annotation_sets.iter_mut().find(|s| s.id == set) {
+            Some(s) => *s = entry,
+            None => m.annotation_sets.push(entry),
+        }
+        for c in old_classes {
+            if m.class(&c.name).is_none() && !m.classes.iter().any(|x| x.id == c.id) {
+                m.classes.push(c);
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        package::UpdateError::Change(e) => e,
+        package::UpdateError::Package(e) => Error::Package(e),
+    })?;
+    // 3. Files of the replaced version that the restored one does not have.
+    let now = content(&root)?;
+    for p in &current_paths {
+        for (path, _) in hashes_under(&now, p) {
+            if !keep.contains(path) && !old_paths.iter().any(|o| path == o) {
+                let f = root.join(path);
+                fs::remove_file(&f).map_err(io(&f))?;
+                out.removed.push(path.to_string());
+            }
+        }
+    }
+    Ok(out)
+}

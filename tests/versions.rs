@@ -1,0 +1,293 @@
+//! Releases, diff, verify, credit and restore through the CLI: the issue's scenario (release,
+//! change annotations, release again; diff object by object; the first annotators keep their
+//! credit; one flipped byte is found) and the refusals.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn mifa() -> Command {
+    Command::cargo_bin("mifa").unwrap()
+}
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn square(id: u32, x: f64, y: f64) -> String {
+    format!(
+        r#"{{"type":"Feature","id":{id},"properties":{{"classification":{{"name":"nucleus"}}}},"geometry":{{"type":"Polygon","coordinates":[[[{x},{y}],[{x2},{y}],[{x2},{y2}],[{x},{y2}],[{x},{y}]]]}}}}"#,
+        x2 = x + 10.0,
+        y2 = y + 10.0
+    )
+}
+
+fn geojson(features: &[String]) -> String {
+    format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        features.join(",")
+    )
+}
+
+/// A package with the demo image and a set `cells` of 20 squares annotated by Ada.
+fn package(tmp: &Path) -> PathBuf {
+    let pkg = tmp.join("pkg");
+    let p = pkg.to_str().unwrap();
+    mifa()
+        .args([
+            "init",
+            p,
+            "--title",
+            "Versioned nuclei annotations for the release tests",
+            "--license",
+            "CC0-1.0",
+        ])
+        .assert()
+        .success();
+    mifa()
+        .args(["add", p])
+        .arg(repo("examples/data/dsb2018/img2d.tif"))
+        .args(["--id", "nuclei"])
+        .assert()
+        .success();
+    let f: Vec<String> = (0..20)
+        .map(|i| square(i + 1, 20.0 * f64::from(i), 5.0))
+        .collect();
+    fs::write(tmp.join("cells.geojson"), geojson(&f)).unwrap();
+    mifa()
+        .args(["import", p, "geojson"])
+        .arg(tmp.join("cells.geojson"))
+        .args(["--image", "nuclei", "--set", "cells"])
+        .assert()
+        .success();
+    mifa()
+        .args([
+            "author",
+            "add",
+            p,
+            "--name",
+            "Ada Lovelace",
+            "--orcid",
+            "0000-0002-1825-0097",
+            "--role",
+            "annotator",
+            "--set",
+            "cells",
+        ])
+        .assert()
+        .success();
+    pkg
+}
+
+#[test]
+fn release_change_release_diff_credit_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let p = pkg.to_str().unwrap();
+    mifa()
+        .args([
+            "release",
+            p,
+            "--version",
+            "1.0.0",
+            "--changes",
+            "First release",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("released 1.0.0"));
+    assert!(pkg.join("versions/1.0.0.json").exists());
+    mifa().args(["verify", p]).assert().success();
+    // Nothing changed: refused. Not increasing: refused.
+    mifa()
+        .args(["release", p, "--version", "1.0.1", "--changes", "again"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "nothing changed since version 1.0.0",
+        ));
+    mifa()
+        .args(["release", p, "--version", "0.9.0", "--changes", "older"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "must be greater than the latest release, 1.0.0",
+        ));
+    // Round two: 3 squares removed, 1 moved, 12 added; the set now credits only Grace.
+    let mut f: Vec<String> = (3..20)
+        .map(|i| square(i + 1, 20.0 * f64::from(i), 5.0))
+        .collect();
+    f[0] = square(4, 61.0, 5.0);
+    f.extend((0..12).map(|i| square(100 + i, 20.0 * f64::from(i), 40.0)));
+    fs::write(tmp.path().join("cells2.geojson"), geojson(&f)).unwrap();
+    mifa()
+        .args(["import", p, "geojson"])
+        .arg(tmp.path().join("cells2.geojson"))
+        .args(["--image", "nuclei", "--set", "cells", "--replace"])
+        .assert()
+        .success();
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pkg.join("mifa.json")).unwrap()).unwrap();
+    let idx = m["annotation_sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s["id"] == "cells")
+        .unwrap();
+    mifa()
+        .args([
+            "meta",
+            "set",
+            p,
+            &format!("annotation_sets[{idx}].authors"),
+            r#"[{"name": "Grace Hopper", "roles": ["annotator"]}]"#,
+            "--json",
+        ])
+        .assert()
+        .success();
+    mifa()
+        .args(["diff", p, "1.0.0"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "cells: +12 polygons, −3, 1 changed",
+        ));
+    mifa()
+        .args([
+            "release",
+            p,
+            "--version",
+            "1.1.0",
+            "--changes",
+            "Second round",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("previous: 1.0.0"));
+    let out = mifa()
+        .args(["diff", p, "1.0.0", "1.1.0", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let d: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(d["sets_changed"][0]["added"]["polygons"], 12);
+    assert_eq!(d["sets_changed"][0]["removed"]["polygons"], 3);
+    assert_eq!(d["credit_added"], serde_json::json!(["Grace Hopper"]));
+    assert_eq!(d["credit_removed"], serde_json::json!([]));
+    // Ada's credit is carried forward although her set was replaced.
+    mifa()
+        .args(["credit", p])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Ada Lovelace https://orcid.org/0000-0002-1825-0097",
+        ))
+        .stdout(predicate::str::contains("since 1.0.0"))
+        .stdout(predicate::str::contains("Grace Hopper"));
+    mifa()
+        .args(["credit", p, "--format", "cff"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("family-names: \"Lovelace\""))
+        .stdout(predicate::str::contains("version: \"1.1.0\""));
+    mifa().args(["verify", p]).assert().success();
+    mifa()
+        .args(["verify", p, "--version", "1.0.0"])
+        .assert()
+        .failure();
+    // One flipped byte in an image chunk is named.
+    let chunk = walk(&pkg.join("images/nuclei.ome.zarr/0"))
+        .into_iter()
+        .find(|f| !f.ends_with("zarr.json"))
+        .unwrap();
+    let mut bytes = fs::read(&chunk).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    fs::write(&chunk, bytes).unwrap();
+    let rel = chunk
+        .strip_prefix(&pkg)
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    mifa()
+        .args(["verify", p])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!("corrupted  {rel}")));
+}
+
+#[test]
+fn restore_brings_back_an_earlier_set_and_removal_of_credit_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let p = pkg.to_str().unwrap();
+    mifa()
+        .args(["release", p, "--version", "1.0.0", "--changes", "First"])
+        .assert()
+        .success();
+    fs::write(
+        tmp.path().join("few.geojson"),
+        geojson(&[square(1, 5.0, 5.0)]),
+    )
+    .unwrap();
+    mifa()
+        .args(["import", p, "geojson"])
+        .arg(tmp.path().join("few.geojson"))
+        .args(["--image", "nuclei", "--set", "cells", "--replace"])
+        .assert()
+        .success();
+    mifa()
+        .args(["release", p, "--version", "2.0.0", "--changes", "Cut down"])
+        .assert()
+        .success();
+    mifa()
+        .args(["restore", p, "--version", "1.0.0", "--set", "cells"])
+        .assert()
+        .success();
+    mifa()
+        .args(["diff", p, "1.0.0"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("identical"));
+    mifa().args(["validate", p]).assert().success();
+    // Removing Ada's credit is explicit and recorded.
+    mifa()
+        .args([
+            "release",
+            p,
+            "--version",
+            "2.1.0",
+            "--changes",
+            "Credit fix",
+            "--remove-credit",
+            "0000-0002-1825-0097=asked to be removed",
+        ])
+        .assert()
+        .success();
+    let r: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pkg.join("versions/2.1.0.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["credit_removed"][0]["reason"], "asked to be removed");
+    assert!(!r["credit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "Ada Lovelace"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
