@@ -349,60 +349,55 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     result
 }
 
-/// The writer lock: a file created exclusively, holding the owner's pid, removed on drop.
+/// The writer lock: an exclusive `flock` on `.mifa.lock`, which holds the owner's pid for the
+/// message. The kernel releases it when the holder dies, however it dies (SIGKILL included), so
+/// a crash never leaves a stale lock; the file itself stays (removing it would race).
 #[derive(Debug)]
 pub struct Lock {
     path: PathBuf,
+    file: File,
 }
 
 impl Lock {
-    /// Takes the lock of the package at `dir`, clearing a lock left by a process that is gone.
+    /// Takes the lock of the package at `dir`, or says who holds it.
     pub fn acquire(dir: &Path) -> Result<Lock, Error> {
+        use std::io::{Read, Seek};
+        use std::os::unix::io::AsRawFd;
         let path = dir.join(LOCK_FILE);
-        for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id())
-                        .map_err(io(&path, "cannot write lock file"))?;
-                    return Ok(Lock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid = fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok());
-                    match pid {
-                        Some(pid) if process_alive(pid) => {
-                            return Err(Error::Locked { path, pid });
-                        }
-                        // A holder that died (or a lock file cut short by a crash) is stale.
-                        _ => {
-                            let _ = fs::remove_file(&path);
-                        }
-                    }
-                }
-                Err(e) => return Err(io(&path, "cannot create lock file")(e)),
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path, "cannot open lock file"))?;
+        // SAFETY: flock on a file descriptor we own.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let pid = text.trim().parse::<u32>().unwrap_or(0);
+                return Err(Error::Locked { path, pid });
             }
+            return Err(io(&path, "cannot lock")(e));
         }
-        Err(Error::Locked { pid: 0, path })
+        file.set_len(0)
+            .map_err(io(&path, "cannot write lock file"))?;
+        file.rewind().map_err(io(&path, "cannot write lock file"))?;
+        writeln!(file, "{}", std::process::id()).map_err(io(&path, "cannot write lock file"))?;
+        Ok(Lock { path, file })
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-fn process_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        // Without a portable liveness probe, assume the holder is alive: a wrong "locked" is
-        // recoverable by hand, a wrong "stale" corrupts the package.
-        true
+        let _ = self.file.set_len(0);
+        // Closing the file releases the flock; say so explicitly for clarity of order.
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: our own descriptor.
+        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
     }
 }
 
@@ -430,16 +425,15 @@ mod tests {
     fn lock_is_exclusive_and_released() {
         let dir = tempfile::tempdir().unwrap();
         let first = Lock::acquire(dir.path()).unwrap();
-        // A live holder (pid 1 exists on Linux) blocks a second writer.
-        fs::write(dir.path().join(LOCK_FILE), "1\n").unwrap();
-        if cfg!(target_os = "linux") {
-            let err = Lock::acquire(dir.path()).unwrap_err();
-            assert!(err.to_string().contains("locked by pid 1"), "{err}");
-        }
+        let err = Lock::acquire(dir.path()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("locked by pid {}", std::process::id())),
+            "{err}"
+        );
         drop(first);
-        assert!(!dir.path().join(LOCK_FILE).exists());
-        // A lock left by a dead process is taken over.
-        fs::write(dir.path().join(LOCK_FILE), "4294967\n").unwrap();
+        // Released: the next writer gets it, whatever pid the file names.
+        fs::write(dir.path().join(LOCK_FILE), "1\n").unwrap();
         let _again = Lock::acquire(dir.path()).unwrap();
     }
 }
