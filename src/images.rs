@@ -426,6 +426,7 @@ fn write_label(
     src: &mut dyn PlaneSource,
     opts: &WriteOptions,
     progress: &(dyn Fn(u64) + Sync),
+    lock: Option<&Lock>,
 ) -> Result<usize, Error> {
     let LabelSpec {
         name,
@@ -467,6 +468,9 @@ fn write_label(
         if durable {
             crate::formats::store::make_durable(&tmp).map_err(io(&tmp))?;
         }
+        if let Some(lock) = lock {
+            lock.will_create(&fin)?;
+        }
         std::fs::rename(&tmp, &fin).map_err(io(&fin))?;
         Ok(values.iter().filter(|&&v| v != 0).count())
     })();
@@ -493,7 +497,16 @@ fn write_label(
     for f in ["zarr.json", ".zgroup", ".zattrs"] {
         let from = staging.join(f);
         if from.is_file() {
-            std::fs::rename(&from, labels_dir.join(f)).map_err(io(&labels_dir))?;
+            let dest = labels_dir.join(f);
+            if let (Some(lock), true) = (lock, dest.is_file()) {
+                // Kept until the manifest commit, so that a crash can put it back.
+                let backup = labels_dir.join(format!(".{f}.old-{}", std::process::id()));
+                std::fs::copy(&dest, &backup).map_err(io(&backup))?;
+                lock.will_replace(&dest, &backup)?;
+            } else if let Some(lock) = lock {
+                lock.will_create(&dest)?;
+            }
+            std::fs::rename(&from, &dest).map_err(io(&labels_dir))?;
         }
     }
     let _ = std::fs::remove_dir_all(&staging);
@@ -660,6 +673,10 @@ pub fn add_images(
     }
     for (i, (a, _, tmp)) in done.iter().enumerate() {
         let fin = images_dir.join(format!("{}.ome.zarr", a.id));
+        if let Err(e) = lock.will_create(&fin) {
+            cleanup(&done, false);
+            return Err(e.into());
+        }
         if let Err(e) = std::fs::rename(tmp, &fin) {
             cleanup(&done[..i], true);
             cleanup(&done[i..], false);
@@ -771,7 +788,7 @@ fn write_one(
             properties: &none,
             durable: false,
         };
-        let n = write_label(tmp, &spec, mask.as_mut(), &write, progress)?;
+        let n = write_label(tmp, &spec, mask.as_mut(), &write, progress, None)?;
         labels.push((name.clone(), n));
     }
     for (name, ms) in &job.zarr_labels {
@@ -807,7 +824,7 @@ fn write_one(
             properties: &props,
             durable: false,
         };
-        let n = write_label(tmp, &spec, &mut src, &write, progress)?;
+        let n = write_label(tmp, &spec, &mut src, &write, progress, None)?;
         labels.push((name.clone(), n));
     }
     let entry = ImageEntry {
@@ -1024,7 +1041,14 @@ pub(crate) fn add_mask_with(
         properties: &opts.properties,
         durable: true,
     };
-    let n = write_label(&image_dir, &spec, src.as_mut(), &write, progress)?;
+    let n = write_label(
+        &image_dir,
+        &spec,
+        src.as_mut(),
+        &write,
+        progress,
+        Some(&lock),
+    )?;
     let update = pkg.update_locked(&lock, |m| -> Result<(), Error> {
         record_label(m, image, name, Some(kind));
         Ok(())

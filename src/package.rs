@@ -253,6 +253,7 @@ impl Package {
         if new != old {
             write_atomic(&path, manifest::to_text(&new).as_bytes())?;
         }
+        lock.committed();
         self.manifest = new;
         Ok(out)
     }
@@ -356,6 +357,78 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 pub struct Lock {
     path: PathBuf,
     file: File,
+    root: PathBuf,
+    journal: std::sync::Mutex<Option<Journal>>,
+}
+
+/// Name of the journal of an interrupted write, in the package root.
+pub const JOURNAL_FILE: &str = ".mifa.journal.json";
+
+/// What a write in progress has put in place before its manifest commit: paths it created and
+/// paths it moved aside. After a crash, the next writer rolls back (the manifest is still the
+/// one from before) or forward (the manifest was committed).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Journal {
+    manifest_sha256: String,
+    created: Vec<String>,
+    backups: Vec<[String; 2]>,
+    /// Paths the committed change no longer uses, removed after the commit.
+    #[serde(default)]
+    obsolete: Vec<String>,
+}
+
+fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    match fs::read(path) {
+        Ok(b) => sha2::Sha256::digest(&b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect(),
+        Err(_) => String::new(),
+    }
+}
+
+fn remove_any(p: &Path) {
+    if p.is_dir() {
+        let _ = fs::remove_dir_all(p);
+    } else {
+        let _ = fs::remove_file(p);
+    }
+}
+
+/// Finishes or undoes a write interrupted by a crash, from its journal.
+fn recover(root: &Path) -> Result<(), Error> {
+    let jp = root.join(JOURNAL_FILE);
+    let text = match fs::read_to_string(&jp) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(&jp, "cannot read journal")(e)),
+    };
+    // The journal is written atomically before each rename it lists, so it is whole.
+    if let Ok(j) = serde_json::from_str::<Journal>(&text) {
+        let manifest = sha256_file(&root.join(FILE_NAME));
+        if manifest == j.manifest_sha256 {
+            for c in j.created.iter().rev() {
+                remove_any(&root.join(c));
+            }
+            for [dest, backup] in j.backups.iter().rev() {
+                let (d, b) = (root.join(dest), root.join(backup));
+                if b.exists() {
+                    remove_any(&d);
+                    fs::rename(&b, &d).map_err(io(&d, "cannot restore from journal"))?;
+                }
+            }
+        } else {
+            for p in j.backups.iter().map(|[_, b]| b).chain(&j.obsolete) {
+                remove_any(&root.join(p));
+            }
+        }
+    }
+    fs::remove_file(&jp).map_err(io(&jp, "cannot remove journal"))?;
+    if let Ok(d) = File::open(root) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 impl Lock {
@@ -387,12 +460,70 @@ impl Lock {
             .map_err(io(&path, "cannot write lock file"))?;
         file.rewind().map_err(io(&path, "cannot write lock file"))?;
         writeln!(file, "{}", std::process::id()).map_err(io(&path, "cannot write lock file"))?;
-        Ok(Lock { path, file })
+        recover(dir)?;
+        Ok(Lock {
+            path,
+            file,
+            root: dir.to_path_buf(),
+            journal: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(&self.root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn record(&self, f: impl FnOnce(&mut Journal, &Lock)) -> Result<(), Error> {
+        let mut g = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let j = g.get_or_insert_with(|| Journal {
+            manifest_sha256: sha256_file(&self.root.join(FILE_NAME)),
+            ..Default::default()
+        });
+        f(j, self);
+        let text = serde_json::to_string(j).expect("a journal serialises");
+        write_atomic(&self.root.join(JOURNAL_FILE), text.as_bytes())
+    }
+
+    /// Call before renaming something new into `path`: a crash before the manifest commit
+    /// removes it.
+    pub fn will_create(&self, path: &Path) -> Result<(), Error> {
+        self.record(|j, l| j.created.push(l.rel(path)))
+    }
+
+    /// Call before moving `path` aside to `backup` to replace it: a crash before the manifest
+    /// commit puts it back; after the commit the backup goes.
+    pub fn will_replace(&self, path: &Path, backup: &Path) -> Result<(), Error> {
+        self.record(|j, l| j.backups.push([l.rel(path), l.rel(backup)]))
+    }
+
+    /// Call before the manifest commit for a path the new manifest no longer uses: it is
+    /// removed after the commit (also when a crash interrupts the removal).
+    pub fn will_obsolete(&self, path: &Path) -> Result<(), Error> {
+        self.record(|j, l| j.obsolete.push(l.rel(path)))
+    }
+
+    /// The manifest now records the change: the backups and the journal go.
+    fn committed(&self) {
+        let mut g = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(j) = g.take() {
+            for p in j.backups.iter().map(|[_, b]| b).chain(&j.obsolete) {
+                remove_any(&self.root.join(p));
+            }
+            let _ = fs::remove_file(self.root.join(JOURNAL_FILE));
+        }
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        // A write that failed without committing: undo what its journal lists.
+        let pending = self.journal.lock().map(|g| g.is_some()).unwrap_or(true);
+        if pending {
+            let _ = recover(&self.root);
+        }
         let _ = self.file.set_len(0);
         // Closing the file releases the flock; say so explicitly for clarity of order.
         use std::os::unix::io::AsRawFd;

@@ -645,8 +645,10 @@ pub fn import_tracks(
         created: Some(now()),
         extra: Default::default(),
     };
-    let result = std::fs::rename(&staging, &store)
-        .map_err(io(&store))
+    let result = lock
+        .will_create(&store)
+        .map_err(Error::from)
+        .and_then(|()| std::fs::rename(&staging, &store).map_err(io(&store)))
         .and_then(|()| {
             pkg.update_locked(&lock, |m| -> Result<(), Error> {
                 let s = match m.annotation_sets.iter_mut().find(|s| s.id == set) {

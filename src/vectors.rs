@@ -374,7 +374,7 @@ impl Staged {
     }
 
     /// Moves the new file into place (the replaced one aside).
-    fn install(&mut self) -> Result<(), Error> {
+    fn install(&mut self, lock: &crate::package::Lock) -> Result<(), Error> {
         if self.dest.exists() {
             let name = self
                 .dest
@@ -385,8 +385,11 @@ impl Staged {
             let b = self
                 .dest
                 .with_file_name(format!(".{name}.old-{}", std::process::id()));
+            lock.will_replace(&self.dest, &b)?;
             std::fs::rename(&self.dest, &b).map_err(io(&self.dest))?;
             self.backup = Some(b);
+        } else {
+            lock.will_create(&self.dest)?;
         }
         std::fs::rename(&self.tmp, &self.dest).map_err(io(&self.dest))?;
         self.installed = true;
@@ -534,7 +537,7 @@ fn import_collection(
     let mut m = pkg.manifest().clone();
     classes_added.extend(adopt_classes(&mut m, &mut c));
     geojson::write(&staged.tmp, &c)?;
-    staged.install()?;
+    staged.install(&lock)?;
     let classes = m.classes.clone();
     pkg.update_locked(&lock, |m| -> Result<(), Error> {
         merge_classes(m, &classes);
@@ -1140,7 +1143,7 @@ fn import_coco_into(
         staged.push(s);
     }
     for s in &mut staged {
-        s.install()?;
+        s.install(&lock)?;
     }
     let image_ids: BTreeMap<String, i64> = header
         .images
@@ -2009,7 +2012,7 @@ pub fn mask_to_polygons(
     for (image, c) in &out {
         let mut s = Staged::new(pkg, &vector_path(set, image), replace)?;
         geojson::write(&s.tmp, c)?;
-        s.install()?;
+        s.install(&lock)?;
         staged.push(s);
     }
     pkg.update_locked(&lock, |m| -> Result<(), Error> {

@@ -1064,7 +1064,7 @@ pub fn restore(pkg: &mut Package, version: &str, set: &str) -> Result<Restored, 
     let current_paths = set_paths(&current_meta, set);
     let mut out = Restored::default();
     let lock = pkg.lock()?;
-    // 1. Files back from the store (objects are verified before use).
+    // Files back from the store (objects are verified before use).
     let mut keep = std::collections::BTreeSet::new();
     for p in &old_paths {
         for (path, sha) in hashes_under(&r.files, p) {
@@ -1083,13 +1083,36 @@ pub fn restore(pkg: &mut Package, version: &str, set: &str) -> Result<Restored, 
             }
             let same = hash_file(&dst).map(|(_, h)| h == sha).unwrap_or(false);
             if !same {
+                if dst.is_file() {
+                    let name = dst
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string();
+                    let backup = dst.with_file_name(format!(".{name}.old-{}", std::process::id()));
+                    fs::copy(&dst, &backup).map_err(io(&backup))?;
+                    lock.will_replace(&dst, &backup)?;
+                } else {
+                    lock.will_create(&dst)?;
+                }
                 package::write_atomic(&dst, &bytes)?;
                 out.written.push(path.to_string());
             }
             keep.insert(path.to_string());
         }
     }
-    // 2. The manifest: the set's entry and the classes the old version used.
+    // Files of the replaced version that the restored one does not have: removed once the
+    // manifest no longer lists them.
+    let now = content(&root)?;
+    for p in &current_paths {
+        for (path, _) in hashes_under(&now, p) {
+            if !keep.contains(path) && !old_paths.iter().any(|o| path == o) {
+                lock.will_obsolete(&root.join(path))?;
+                out.removed.push(path.to_string());
+            }
+        }
+    }
+    // The manifest: the set's entry and the classes the old version used.
     let old_classes: Vec<crate::metadata::Class> = r
         .metadata
         .get("classes")
@@ -1120,16 +1143,5 @@ pub fn restore(pkg: &mut Package, version: &str, set: &str) -> Result<Restored, 
         package::UpdateError::Change(e) => e,
         package::UpdateError::Package(e) => Error::Package(e),
     })?;
-    // 3. Files of the replaced version that the restored one does not have.
-    let now = content(&root)?;
-    for p in &current_paths {
-        for (path, _) in hashes_under(&now, p) {
-            if !keep.contains(path) && !old_paths.iter().any(|o| path == o) {
-                let f = root.join(path);
-                fs::remove_file(&f).map_err(io(&f))?;
-                out.removed.push(path.to_string());
-            }
-        }
-    }
     Ok(out)
 }
