@@ -396,12 +396,47 @@ fn remove_any(p: &Path) {
     }
 }
 
+/// Whether a file name is a temporary of a write (staging, new or old copy): hidden and
+/// tagged `.tmp-PID`, `.new-PID` or `.old-PID`.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && [".tmp-", ".new-", ".old-"].iter().any(|t| name.contains(t))
+}
+
+/// Removes temporaries of writes that died before journaling them, in the folders where
+/// writes stage (under the lock no other writer is alive, so all are dead).
+fn sweep(root: &Path) {
+    let mut dirs = vec![
+        root.to_path_buf(),
+        root.join("images"),
+        root.join("annotations"),
+    ];
+    if let Ok(sets) = fs::read_dir(root.join("annotations")) {
+        dirs.extend(sets.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for d in dirs {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // Only temporaries of dead processes: some writers stage before taking the lock.
+            let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+            let dead = pid.is_some_and(|p| {
+                p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()
+            });
+            if is_temporary(&name) && dead {
+                remove_any(&e.path());
+            }
+        }
+    }
+}
+
 /// Finishes or undoes a write interrupted by a crash, from its journal.
 fn recover(root: &Path) -> Result<(), Error> {
     let jp = root.join(JOURNAL_FILE);
     let text = match fs::read_to_string(&jp) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            sweep(root);
+            return Ok(());
+        }
         Err(e) => return Err(io(&jp, "cannot read journal")(e)),
     };
     // The journal is written atomically before each rename it lists, so it is whole.
@@ -425,6 +460,7 @@ fn recover(root: &Path) -> Result<(), Error> {
         }
     }
     fs::remove_file(&jp).map_err(io(&jp, "cannot remove journal"))?;
+    sweep(root);
     if let Ok(d) = File::open(root) {
         let _ = d.sync_all();
     }

@@ -116,7 +116,7 @@ fn excluded(rel: &str) -> bool {
     rel == VERSIONS_DIR
         || rel.starts_with(&format!("{VERSIONS_DIR}/"))
         || rel == LOCK_FILE
-        || name.contains(".tmp-")
+        || package::is_temporary(name)
         || name.starts_with(".mifa.")
 }
 
@@ -514,6 +514,10 @@ impl Verification {
 /// Recomputes every hash and compares the package with release `version` (default: the
 /// latest): missing, corrupted and unexpected files, the stored objects and the record chain.
 pub fn verify(root: &Path, version: Option<&str>) -> Result<Verification, Error> {
+    if root.join(package::JOURNAL_FILE).exists() {
+        // A write was interrupted: taking the lock finishes or undoes it first.
+        drop(package::Lock::acquire(root)?);
+    }
     let all = records(root)?;
     let known = || {
         let v: Vec<&str> = all.iter().map(|(_, r)| r.version.as_str()).collect();
