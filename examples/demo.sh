@@ -2,8 +2,8 @@
 # The main job on the bundled demo data: build a MIFA/REMBI dataset package from the DSB2018 sample
 # in examples/data/dsb2018 (image as OME-Zarr, mask as an OME-Zarr label, metadata from a sheet),
 # trace the mask into polygons, validate and summarise the package, and export it to OME-TIFF, COCO
-# and GeoJSON; iterate training batches (mifa load); then import a TrackMate file as tracks and
-# export them as biotracks and geff.
+# and GeoJSON; iterate training batches (mifa load); release it as 1.0.0, verify it and write its
+# CITATION.cff; then import a TrackMate file as tracks and export them as biotracks and geff.
 # Output: demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ mifa=target/release/mifa
 data=examples/data/dsb2018
 pkg=demo-out/dsb2018
 
-rm -rf "$pkg" demo-out/tiff demo-out/coco demo-out/geojson demo-out/tracks demo-out/tracks-biotracks demo-out/tracks.geff
+rm -rf "$pkg" demo-out/CITATION.cff demo-out/tiff demo-out/coco demo-out/geojson demo-out/tracks demo-out/tracks-biotracks demo-out/tracks.geff
 mkdir -p demo-out
 set -x
 "$mifa" init "$pkg" --title "Nuclei of cultured cells from the 2018 Data Science Bowl (demo)" --license BSD-3-Clause
@@ -29,6 +29,11 @@ set -x
 # their semantic masks, flipped/rotated, percentile-normalised; throughput and class balance.
 "$mifa" load "$pkg" --split all --task semantic --set nuclei --patch 128 --batch-size 8 --batches 16 \
   --foreground 0.5 --normalize percentile --flips --rot90
+# Release 1.0.0: the hash of every file, the dataset hash, the metadata and the credit; then
+# check the package against it and write the dataset's CITATION.cff.
+"$mifa" release "$pkg" --version 1.0.0 --changes "First release of the demo package"
+"$mifa" verify "$pkg"
+"$mifa" credit "$pkg" --format cff > demo-out/CITATION.cff
 "$mifa" export "$pkg" tiff demo-out/tiff
 "$mifa" export "$pkg" coco demo-out/coco/instances.json
 "$mifa" export "$pkg" geojson demo-out/geojson

@@ -202,7 +202,7 @@ enum Command {
     /// Print the JSON Schema of a format we define.
     Schema {
         /// Which schema.
-        #[arg(value_parser = ["manifest"], default_value = "manifest")]
+        #[arg(value_parser = ["manifest", "version"], default_value = "manifest")]
         which: String,
     },
 }
@@ -843,12 +843,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 r.removed.len()
             );
         }
-        Command::Schema { which } => {
-            if which != "manifest" {
-                bail!("unknown schema {which:?}");
-            }
-            print!("{}", mifa::manifest::schema_text());
-        }
+        Command::Schema { which } => match which.as_str() {
+            "manifest" => print!("{}", mifa::manifest::schema_text()),
+            "version" => print!("{}", mifa::versions::schema_text()),
+            _ => bail!("unknown schema {which:?}"),
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

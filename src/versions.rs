@@ -79,7 +79,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// One file of the package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileEntry {
     /// Path relative to the package, `/`-separated.
     pub path: String,
@@ -178,7 +178,7 @@ pub fn dataset_hash(files: &[FileEntry]) -> String {
 }
 
 /// A person credited by a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Credit {
     /// Name.
     pub name: String,
@@ -205,7 +205,7 @@ impl Credit {
 }
 
 /// A credit removed on purpose, recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreditRemoval {
     /// Name.
     pub name: String,
@@ -217,7 +217,7 @@ pub struct CreditRemoval {
 }
 
 /// The previous release of a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Previous {
     /// Its version.
     pub version: String,
@@ -226,7 +226,11 @@ pub struct Previous {
 }
 
 /// `versions/X.Y.Z.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(
+    title = "mifa release record",
+    description = "An immutable record of one released version of a mifa package (versions/X.Y.Z.json)."
+)]
 pub struct Record {
     /// `mifa-version`.
     pub format: String,
@@ -257,6 +261,15 @@ pub struct Record {
 }
 
 const RECORD_FORMAT: &str = "mifa-version";
+
+/// The JSON Schema of release records, as stored in `formats/versions/schema.json`.
+pub fn schema_text() -> String {
+    let mut v = schemars::schema_for!(Record).to_value();
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("$id".into(), "urn:mifa:version-record:1".into());
+    }
+    serde_json::to_string_pretty(&v).expect("a schema serialises") + "\n"
+}
 
 /// The releases of a package, oldest first, with the path of each record.
 pub fn records(root: &Path) -> Result<Vec<(PathBuf, Record)>, Error> {

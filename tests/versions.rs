@@ -98,6 +98,7 @@ fn release_change_release_diff_credit_verify() {
         .success()
         .stdout(predicate::str::contains("released 1.0.0"));
     assert!(pkg.join("versions/1.0.0.json").exists());
+    check_record_schema(&pkg.join("versions/1.0.0.json"));
     mifa().args(["verify", p]).assert().success();
     // Nothing changed: refused. Not increasing: refused.
     mifa()
@@ -276,6 +277,71 @@ fn restore_brings_back_an_earlier_set_and_removal_of_credit_is_recorded() {
         .unwrap()
         .iter()
         .any(|c| c["name"] == "Ada Lovelace"));
+}
+
+#[test]
+fn a_package_with_errors_is_released_only_on_request_and_that_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let p = pkg.to_str().unwrap();
+    // An invalid ORCID check digit, typed into the manifest by hand.
+    let text = fs::read_to_string(pkg.join("mifa.json")).unwrap();
+    fs::write(
+        pkg.join("mifa.json"),
+        text.replace("0000-0002-1825-0097", "0000-0002-1825-0098"),
+    )
+    .unwrap();
+    mifa()
+        .args(["release", p, "--version", "1.0.0", "--changes", "x"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("validation error"))
+        .stderr(predicate::str::contains("--allow-invalid"));
+    assert!(!pkg.join("versions/1.0.0.json").exists());
+    mifa()
+        .args([
+            "release",
+            p,
+            "--version",
+            "1.0.0",
+            "--changes",
+            "x",
+            "--allow-invalid",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("released with 1 validation error"));
+    let r: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pkg.join("versions/1.0.0.json")).unwrap())
+            .unwrap();
+    assert!(r["released_with_errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("check digit"));
+    // Not semver, build metadata: refused.
+    for v in ["1.1", "1.1.0+build.5"] {
+        mifa()
+            .args(["release", p, "--version", v, "--changes", "x"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(format!("version \"{v}\"")));
+    }
+}
+
+/// The record follows `formats/versions/schema.json`, which matches the Rust types.
+fn check_record_schema(record: &Path) {
+    let stored = fs::read_to_string(repo("formats/versions/schema.json")).unwrap();
+    assert_eq!(
+        stored,
+        mifa::versions::schema_text(),
+        "formats/versions/schema.json is out of date: cargo run -- schema version > formats/versions/schema.json"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(record).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

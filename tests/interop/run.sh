@@ -60,4 +60,30 @@ cargo build --release --quiet --example annotation_masks
 echo "== Tracks: biotracks, CTC, TrackMate, geff read by mifa; exports checked by frictionless, geff, py-ctcmetrics"
 mkdir -p "$work/tracks"
 "$py" tests/interop/tracks_interop.py "$mifa" "$work/tracks" tests/fixtures/tracks
-echo "interop: 6 passed, 0 failed"
+echo "== Releases: the record's hashes recomputed by Python's hashlib; CITATION.cff checked by cffconvert"
+rel="$work/theirs"
+"$mifa" author add "$rel" --name "Josiah Carberry" --orcid 0000-0002-1825-0097 --role curator >/dev/null
+"$mifa" release "$rel" --version 1.0.0 --changes "Interop check release" >/dev/null
+"$py" - "$rel" <<'PY'
+import hashlib, json, os, sys
+root = sys.argv[1]
+r = json.load(open(os.path.join(root, "versions", "1.0.0.json")))
+h = hashlib.sha256(b"mifa-dataset-v1\n")
+listed = set()
+for f in r["files"]:
+    data = open(os.path.join(root, f["path"]), "rb").read()
+    assert len(data) == f["size"] and hashlib.sha256(data).hexdigest() == f["sha256"], f["path"]
+    h.update(f"{f['path']}\t{f['size']}\t{f['sha256']}\n".encode())
+    listed.add(f["path"])
+assert "sha256:" + h.hexdigest() == r["dataset_sha256"], "dataset hash"
+on_disk = {os.path.relpath(os.path.join(d, n), root) for d, _, ns in os.walk(root) for n in ns}
+content = {p for p in on_disk if not p.startswith("versions/") and not os.path.basename(p).startswith(".mifa.")}
+assert content == listed, content ^ listed
+print(f"ok   release 1.0.0: {len(listed)} files, sizes, SHA-256 and the dataset hash recomputed by hashlib")
+PY
+"$mifa" credit "$rel" --format cff > "$work/CITATION.cff"
+cff=${CFF_VENV:-.venv-cff}
+[ -x "$cff/bin/cffconvert" ] || { python3 -m venv "$cff" && "$cff/bin/pip" install -q cffconvert==2.0.0; }
+"$cff/bin/cffconvert" --validate -i "$work/CITATION.cff"
+echo "ok   CITATION.cff valid for cffconvert 2.0.0"
+echo "interop: 7 passed, 0 failed"
