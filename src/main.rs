@@ -785,6 +785,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let (latest, credit) = mifa::versions::current_credit(&pkg)?;
             match format.as_str() {
                 "json" => println!("{}", serde_json::to_string_pretty(&credit)?),
+                "cff" if credit.is_empty() => bail!(
+                    "nobody is credited yet, and CITATION.cff needs at least one author: add them with `mifa author add`"
+                ),
                 "cff" => print!(
                     "{}",
                     mifa::versions::citation_cff(pkg.manifest(), &credit, latest.as_ref())

@@ -375,6 +375,10 @@ struct Journal {
     /// Paths the committed change no longer uses, removed after the commit.
     #[serde(default)]
     obsolete: Vec<String>,
+    /// Set (atomically) once the manifest is committed, before any clean-up: recovery then
+    /// only finishes the clean-up.
+    #[serde(default)]
+    committed: bool,
 }
 
 fn sha256_file(path: &Path) -> String {
@@ -416,11 +420,21 @@ fn sweep(root: &Path) {
     for d in dirs {
         for e in fs::read_dir(&d).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            // Only temporaries of dead processes: some writers stage before taking the lock.
-            let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-            let dead = pid.is_some_and(|p| {
-                p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()
-            });
+            // Only temporaries of dead processes (some writers stage before taking the lock);
+            // the pid is the digits after the last '-' (`.tmp-img-123.ome.zarr` too). Without
+            // /proc no process can be known dead, so nothing is swept.
+            let digits: String = name
+                .rsplit('-')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let pid = digits.parse::<u32>().ok();
+            let dead = Path::new("/proc/self").exists()
+                && pid.is_some_and(|p| {
+                    p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()
+                });
             if is_temporary(&name) && dead {
                 remove_any(&e.path());
             }
@@ -439,10 +453,33 @@ fn recover(root: &Path) -> Result<(), Error> {
         }
         Err(e) => return Err(io(&jp, "cannot read journal")(e)),
     };
-    // The journal is written atomically before each rename it lists, so it is whole.
-    if let Ok(j) = serde_json::from_str::<Journal>(&text) {
+    // The journal is written atomically before each rename it lists, so it is whole. Its
+    // paths must stay inside the package: a journal that names anything else is not ours.
+    let j: Journal = serde_json::from_str(&text).map_err(|e| Error::Invalid {
+        path: jp.clone(),
+        issues: vec![Issue::error("journal", JOURNAL_FILE, None, e.to_string())],
+    })?;
+    let paths = j
+        .created
+        .iter()
+        .chain(j.backups.iter().flatten())
+        .chain(&j.obsolete);
+    for p in paths {
+        if let Err(msg) = check_relative_path(p) {
+            return Err(Error::Invalid {
+                path: jp.clone(),
+                issues: vec![Issue::error(
+                    "journal",
+                    JOURNAL_FILE,
+                    None,
+                    format!("{p:?}: {msg}; remove the journal by hand after checking the package"),
+                )],
+            });
+        }
+    }
+    {
         let manifest = sha256_file(&root.join(FILE_NAME));
-        if manifest == j.manifest_sha256 {
+        if manifest == j.manifest_sha256 && !j.committed {
             for c in j.created.iter().rev() {
                 remove_any(&root.join(c));
             }
@@ -524,8 +561,15 @@ impl Lock {
     }
 
     /// Call before renaming something new into `path`: a crash before the manifest commit
-    /// removes it.
+    /// removes it. Refuses a path that exists (a rollback would delete it).
     pub fn will_create(&self, path: &Path) -> Result<(), Error> {
+        if path.exists() {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                action: "cannot create",
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "it exists already"),
+            });
+        }
         self.record(|j, l| j.created.push(l.rel(path)))
     }
 
@@ -544,7 +588,11 @@ impl Lock {
     /// The manifest now records the change: the backups and the journal go.
     fn committed(&self) {
         let mut g = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(j) = g.take() {
+        if let Some(mut j) = g.take() {
+            j.committed = true;
+            let text = serde_json::to_string(&j).expect("a journal serialises");
+            // If the marker cannot be written, recovery falls back to comparing manifests.
+            let _ = write_atomic(&self.root.join(JOURNAL_FILE), text.as_bytes());
             for p in j.backups.iter().map(|[_, b]| b).chain(&j.obsolete) {
                 remove_any(&self.root.join(p));
             }
@@ -586,6 +634,34 @@ mod tests {
         assert!(check_relative_path("a//b").is_err());
         assert!(check_relative_path("./a").is_err());
         assert!(check_relative_path("").is_err());
+    }
+
+    #[test]
+    fn a_journal_naming_paths_outside_the_package_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("keep.txt"), "x").unwrap();
+        let evil = serde_json::json!({"manifest_sha256": "0", "created": [],
+            "backups": [], "obsolete": [outside.path().join("keep.txt")]});
+        fs::write(dir.path().join(JOURNAL_FILE), evil.to_string()).unwrap();
+        let err = Lock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is absolute"), "{err}");
+        assert!(outside.path().join("keep.txt").exists());
+        // An interrupted write is rolled back: created paths go, moved-aside ones come back.
+        fs::write(dir.path().join(FILE_NAME), "{}").unwrap();
+        fs::create_dir_all(dir.path().join("images/new.ome.zarr")).unwrap();
+        fs::write(dir.path().join("images/.a.old-1"), "old").unwrap();
+        fs::write(dir.path().join("images/a"), "new").unwrap();
+        let j = serde_json::json!({"manifest_sha256": sha256_file(&dir.path().join(FILE_NAME)),
+            "created": ["images/new.ome.zarr"], "backups": [["images/a", "images/.a.old-1"]]});
+        fs::write(dir.path().join(JOURNAL_FILE), j.to_string()).unwrap();
+        drop(Lock::acquire(dir.path()).unwrap());
+        assert!(!dir.path().join("images/new.ome.zarr").exists());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("images/a")).unwrap(),
+            "old"
+        );
+        assert!(!dir.path().join(JOURNAL_FILE).exists());
     }
 
     #[test]

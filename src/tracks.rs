@@ -623,6 +623,13 @@ pub fn import_tracks(
     // Move the store into place and record the set, under the lock.
     let store = set_dir.join(STORE_DIR);
     let lock = pkg.lock()?;
+    if store.exists() {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(Error::Invalid(format!(
+            "set {set:?} already holds tracks ({}); import into a new set",
+            store.display()
+        )));
+    }
     let record = ImportRecord {
         format: from.name().into(),
         file: path

@@ -268,6 +268,20 @@ fn restore_brings_back_an_earlier_set_and_removal_of_credit_is_recorded() {
         ])
         .assert()
         .success();
+    mifa()
+        .args([
+            "release",
+            p,
+            "--version",
+            "2.2.0",
+            "--changes",
+            "x",
+            "--remove-credit",
+            "Nobody Known=typo",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("matches no credited person"));
     let r: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(pkg.join("versions/2.1.0.json")).unwrap())
             .unwrap();
