@@ -892,11 +892,22 @@ fn set_paths(meta: &serde_json::Value, set: &str) -> Vec<String> {
         .collect()
 }
 
+/// The files at `prefix` or under `prefix/`. `files` is sorted by path (as [`content`] and
+/// records keep it), so this is two binary searches, not a scan per set file.
 fn hashes_under<'a>(files: &'a [FileEntry], prefix: &str) -> BTreeMap<&'a str, &'a str> {
+    debug_assert!(files.windows(2).all(|w| w[0].path <= w[1].path));
     let dir = format!("{}/", prefix.trim_end_matches('/'));
-    files
+    let exact = files
+        .binary_search_by(|f| f.path.as_str().cmp(prefix))
+        .ok()
+        .map(|i| &files[i]);
+    let start = files.partition_point(|f| f.path.as_str() < dir.as_str());
+    let under = files[start..]
         .iter()
-        .filter(|f| f.path == prefix || f.path.starts_with(&dir))
+        .take_while(|f| f.path.starts_with(&dir));
+    exact
+        .into_iter()
+        .chain(under)
         .map(|f| (f.path.as_str(), f.sha256.as_str()))
         .collect()
 }

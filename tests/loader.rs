@@ -2,7 +2,10 @@
 //! is checked against its window, and batches are compared across worker counts, resumption
 //! and shards.
 
+mod common;
+
 use assert_cmd::Command;
+use common::walk;
 use mifa::loader::{Augment, Batch, Error, Loader, Sampling, State, Subset, TaskKind};
 use predicates::prelude::*;
 use std::collections::BTreeSet;
@@ -501,19 +504,6 @@ fn a_corrupt_chunk_is_an_error_naming_image_and_chunk() {
         assert!(s.contains("image \"img_1\": chunk ["), "{s}");
         assert!(results[..results.len() - 1].iter().all(Result::is_ok));
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

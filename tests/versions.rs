@@ -2,7 +2,10 @@
 //! change annotations, release again; diff object by object; the first annotators keep their
 //! credit; one flipped byte is found) and the refusals.
 
+mod common;
+
 use assert_cmd::Command;
+use common::walk;
 use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -356,18 +359,4 @@ fn check_record_schema(record: &Path) {
     let v = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
