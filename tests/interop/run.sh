@@ -8,7 +8,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
 fi
-"$venv/bin/pip" install -q -r tests/interop/requirements.txt
+"$venv/bin/pip" install -q --no-cache-dir -r tests/interop/requirements.txt
 py="$venv/bin/python"
 cargo build --release --quiet
 mifa=target/release/mifa
@@ -83,7 +83,7 @@ print(f"ok   release 1.0.0: {len(listed)} files, sizes, SHA-256 and the dataset 
 PY
 "$mifa" credit "$rel" --format cff > "$work/CITATION.cff"
 cff=${CFF_VENV:-.venv-cff}
-[ -x "$cff/bin/cffconvert" ] || { python3 -m venv "$cff" && "$cff/bin/pip" install -q cffconvert==2.0.0; }
+[ -x "$cff/bin/cffconvert" ] || { python3 -m venv "$cff" && "$cff/bin/pip" install -q --no-cache-dir cffconvert==2.0.0; }
 "$cff/bin/cffconvert" --validate -i "$work/CITATION.cff"
 echo "ok   CITATION.cff valid for cffconvert 2.0.0"
 echo "interop: 7 passed, 0 failed"
