@@ -3,7 +3,8 @@
 # in examples/data/dsb2018 (image as OME-Zarr, mask as an OME-Zarr label, metadata from a sheet),
 # trace the mask into polygons, validate and summarise the package, and export it to OME-TIFF, COCO
 # and GeoJSON; iterate training batches (mifa load); release it as 1.0.0, verify it and write its
-# CITATION.cff; then import a TrackMate file as tracks and export them as biotracks and geff.
+# CITATION.cff; publish it as a BioImage Archive submission, write its HTML report and a preview;
+# then import a TrackMate file as tracks and export them as biotracks and geff.
 # Output: demo-out/ (recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ mifa=target/release/mifa
 data=examples/data/dsb2018
 pkg=demo-out/dsb2018
 
-rm -rf "$pkg" demo-out/CITATION.cff demo-out/tiff demo-out/coco demo-out/geojson demo-out/tracks demo-out/tracks-biotracks demo-out/tracks.geff
+rm -rf "$pkg" demo-out/bia-submission demo-out/report demo-out/nuclei-preview.png demo-out/CITATION.cff demo-out/tiff demo-out/coco demo-out/geojson demo-out/tracks demo-out/tracks-biotracks demo-out/tracks.geff
 mkdir -p demo-out
 set -x
 "$mifa" init "$pkg" --title "Nuclei of cultured cells from the 2018 Data Science Bowl (demo)" --license BSD-3-Clause
@@ -23,6 +24,13 @@ set -x
 "$mifa" meta import "$pkg" "$data/annotations.tsv"
 # The mask as exact polygons (GeoJSON), then everything as one COCO file and as GeoJSON.
 "$mifa" convert to-polygons "$pkg" --mask nuclei --set nuclei-outlines
+# The traced set gets its MIFA annotation metadata (BIA requires overview, method and annotators).
+"$mifa" meta set "$pkg" "annotation_sets[nuclei-outlines].overview" \
+  "Outlines of every nucleus, traced pixel-exactly from the instance masks, for polygon-based training and viewers."
+"$mifa" meta set "$pkg" "annotation_sets[nuclei-outlines].method.kind" software
+"$mifa" meta set "$pkg" "annotation_sets[nuclei-outlines].method.description" \
+  "Traced from the nuclei instance masks by mifa convert to-polygons (crack following; rasterises back exactly)"
+"$mifa" author add "$pkg" --set nuclei-outlines --name "Josiah Carberry" --orcid 0000-0002-1825-0097 --role curator
 "$mifa" validate "$pkg"
 "$mifa" info "$pkg"
 # Training batches as a model would get them: random 128² patches, half centred on nuclei, with
@@ -34,6 +42,16 @@ set -x
 "$mifa" release "$pkg" --version 1.0.0 --changes "First release of the demo package"
 "$mifa" verify "$pkg"
 "$mifa" credit "$pkg" --format cff > demo-out/CITATION.cff
+# Publication: a BioImage Archive submission of release 1.0.0 (PageTab TSV/JSON, file lists,
+# zipped OME-Zarr, upload instructions), checked again after writing. The demo data are BSD-3-Clause
+# (as StarDist distributes them), which BIA does not offer: --allow-license writes it anyway and
+# the submission's README says so.
+"$mifa" publish bia "$pkg" --out demo-out/bia-submission --allow-license --force
+"$mifa" publish check demo-out/bia-submission
+# A static HTML report to browse the package (thumbnails with overlays, metadata, credit,
+# versions) and one preview PNG.
+"$mifa" report "$pkg" --out demo-out/report
+"$mifa" preview "$pkg" nuclei --out demo-out/nuclei-preview.png
 "$mifa" export "$pkg" tiff demo-out/tiff
 "$mifa" export "$pkg" coco demo-out/coco/instances.json
 "$mifa" export "$pkg" geojson demo-out/geojson

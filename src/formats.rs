@@ -11,11 +11,13 @@ pub mod geff;
 pub mod geojson;
 pub(crate) mod json_stream;
 pub mod ome_zarr;
+pub mod pagetab;
 pub mod png_jpeg;
 pub mod points;
 pub mod store;
 pub mod tiff;
 pub mod trackmate;
+pub mod zip;
 
 use crate::metadata::{Axis, AxisType, DataType};
 use crate::raster::Plane;

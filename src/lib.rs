@@ -27,6 +27,7 @@ pub mod loader;
 pub mod manifest;
 pub mod metadata;
 pub mod package;
+pub mod publish;
 pub mod raster;
 pub mod sheet;
 pub mod split;

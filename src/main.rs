@@ -199,11 +199,89 @@ enum Command {
         #[arg(long)]
         set: String,
     },
+    /// Prepare a submission to a public archive.
+    #[command(subcommand)]
+    Publish(PublishCommand),
+    /// Write a static HTML report (no server needed): thumbnails with annotation overlays,
+    /// metadata, class counts, coverage, credit and version history.
+    Report {
+        /// Package directory.
+        dir: PathBuf,
+        /// Output folder (replaced if it holds an earlier report).
+        #[arg(long)]
+        out: PathBuf,
+        /// Most images shown as thumbnails (spread over the package).
+        #[arg(long, default_value_t = 48)]
+        max_images: usize,
+        /// Longest side of a thumbnail in pixels.
+        #[arg(long, default_value_t = 512)]
+        size: u32,
+    },
+    /// Draw one image with its annotations (masks coloured per label, polygons outlined,
+    /// points, tracks as paths) into a PNG.
+    Preview {
+        /// Package directory.
+        dir: PathBuf,
+        /// Image id.
+        image: String,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Pyramid level (default: the coarsest at least --size pixels wide or high).
+        #[arg(long)]
+        level: Option<usize>,
+        /// Longest side of the picture in pixels.
+        #[arg(long, default_value_t = 1024)]
+        size: u32,
+        /// Annotation sets to draw, comma-separated (default: every set of the image).
+        #[arg(long, value_delimiter = ',')]
+        sets: Option<Vec<String>>,
+        /// Time point (default 0).
+        #[arg(long)]
+        t: Option<u64>,
+        /// z plane (default the middle one).
+        #[arg(long)]
+        z: Option<u64>,
+    },
     /// Print the JSON Schema of a format we define.
     Schema {
         /// Which schema.
         #[arg(value_parser = ["manifest", "version"], default_value = "manifest")]
         which: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PublishCommand {
+    /// A BioImage Archive submission of the latest release: PageTab (TSV and JSON), file
+    /// lists, images and masks as zipped OME-Zarr, annotations, upload instructions.
+    Bia {
+        /// Package directory.
+        dir: PathBuf,
+        /// Submission folder to write.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only check and print the plan; write nothing.
+        #[arg(long)]
+        check_only: bool,
+        /// Accession of the BIA study holding the previous version (S-BIAD…).
+        #[arg(long)]
+        previous_accession: Option<String>,
+        /// Write the licence although BIA offers only CC0 and CC BY 4.0.
+        #[arg(long)]
+        allow_license: bool,
+        /// Name the annotation sections `Annotations` (what BIA's ingester reads today)
+        /// instead of the v5 template's `Annotation`.
+        #[arg(long)]
+        legacy_annotation_sections: bool,
+        /// Replace an earlier submission folder written by mifa.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a written submission folder (PageTab structure, references, file lists, files).
+    Check {
+        /// Submission folder.
+        dir: PathBuf,
     },
 }
 
@@ -845,6 +923,155 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 r.written.len(),
                 r.removed.len()
             );
+        }
+        Command::Publish(PublishCommand::Bia {
+            dir,
+            out,
+            check_only,
+            previous_accession,
+            allow_license,
+            legacy_annotation_sections,
+            force,
+        }) => {
+            use mifa::publish::bia;
+            let pkg = Package::open(&dir)?;
+            let opts = bia::PublishOptions {
+                previous_accession,
+                allow_license,
+                annotation_section: if legacy_annotation_sections {
+                    bia::AnnotationSection::Annotations
+                } else {
+                    bia::AnnotationSection::Annotation
+                },
+                force,
+            };
+            let print_plan = |plan: &bia::Plan| {
+                println!(
+                    "release {} ({}): {} files, {} to upload; route: {}",
+                    plan.version,
+                    plan.fingerprint,
+                    plan.files.len(),
+                    bia::human(plan.total_bytes),
+                    match plan.route {
+                        bia::Route::SubmissionTool =>
+                            "submission tool upload (< 50 GB, files < 20 GB)",
+                        bia::Route::Ftp => "FTP (up to 1 TB)",
+                        bia::Route::Aspera => "Aspera (over 1 TB)",
+                    }
+                );
+                for p in &plan.problems {
+                    eprintln!("{p}");
+                }
+            };
+            if check_only || out.is_none() {
+                if !check_only {
+                    bail!("give --out SUBMISSION_DIR, or --check-only");
+                }
+                let plan = bia::plan(&pkg, &opts)?;
+                print_plan(&plan);
+                if !plan.errors().is_empty() {
+                    return Ok(ExitCode::from(1));
+                }
+            } else {
+                let out = out.unwrap_or_default();
+                let done = bia::publish(&pkg, &out, &opts)
+                    .with_context(|| format!("cannot publish {}", dir.display()))?;
+                print_plan(&done.plan);
+                println!(
+                    "wrote {}: submission.tsv, submission.json, upload/ ({} files); next steps in {}",
+                    out.display(),
+                    done.plan.files.len(),
+                    out.join("README.md").display()
+                );
+            }
+        }
+        Command::Publish(PublishCommand::Check { dir }) => {
+            let problems = mifa::publish::bia::check(&dir)
+                .with_context(|| format!("cannot check {}", dir.display()))?;
+            for p in &problems {
+                println!("{p}");
+            }
+            let errors = problems
+                .iter()
+                .filter(|p| p.severity == mifa::publish::bia::Severity::Error)
+                .count();
+            println!(
+                "{}: {errors} error(s), {} warning(s)",
+                dir.display(),
+                problems.len() - errors
+            );
+            if errors > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Report {
+            dir,
+            out,
+            max_images,
+            size,
+        } => {
+            let pkg = Package::open(&dir)?;
+            let opts = mifa::publish::report::ReportOptions {
+                max_images,
+                thumb_size: size,
+            };
+            let r = mifa::publish::report::write_report(&pkg, &out, &opts)
+                .with_context(|| format!("cannot write the report of {}", dir.display()))?;
+            println!(
+                "wrote {}: {} of {} image(s) shown, {} overlay layer(s); open {}",
+                out.display(),
+                r.shown,
+                r.images,
+                r.layers,
+                out.join("index.html").display()
+            );
+        }
+        Command::Preview {
+            dir,
+            image,
+            out,
+            level,
+            size,
+            sets,
+            t,
+            z,
+        } => {
+            let pkg = Package::open(&dir)?;
+            let opts = mifa::publish::preview::PreviewOptions {
+                level,
+                max_size: size,
+                sets,
+                t,
+                z,
+            };
+            let p = mifa::publish::preview::render(&pkg, &image, &opts)
+                .with_context(|| format!("cannot preview image {image:?} of {}", dir.display()))?;
+            mifa::publish::preview::write_png(&out, p.width, p.height, &p.composite())?;
+            let layers: Vec<String> = p
+                .layers
+                .iter()
+                .map(|l| format!("{} ({}, {} objects)", l.set, l.kind.as_str(), l.objects))
+                .collect();
+            println!(
+                "wrote {} ({} × {}, level {}{}): {}",
+                out.display(),
+                p.width,
+                p.height,
+                p.level,
+                if p.plane.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", p.plane)
+                },
+                if layers.is_empty() {
+                    "no annotations".to_string()
+                } else {
+                    layers.join(", ")
+                }
+            );
+            for n in &p.notes {
+                eprintln!("note: {n}");
+            }
         }
         Command::Schema { which } => match which.as_str() {
             "manifest" => print!("{}", mifa::manifest::schema_text()),

@@ -86,4 +86,7 @@ cff=${CFF_VENV:-.venv-cff}
 [ -x "$cff/bin/cffconvert" ] || { python3 -m venv "$cff" && "$cff/bin/pip" install -q --no-cache-dir cffconvert==2.0.0; }
 "$cff/bin/cffconvert" --validate -i "$work/CITATION.cff"
 echo "ok   CITATION.cff valid for cffconvert 2.0.0"
-echo "interop: 7 passed, 0 failed"
+echo "== BIA submission (written by the demo): zipfile, zarr-python ZipStore, ome-zarr-models, csv read what mifa publish wrote"
+[ -f demo-out/bia-submission/submission.json ] || { echo "run examples/demo.sh first (it writes demo-out/bia-submission)" >&2; exit 1; }
+"$py" tests/interop/bia_interop.py demo-out/bia-submission demo-out/dsb2018
+echo "interop: 8 passed, 0 failed"
