@@ -161,7 +161,7 @@ mod tests {
             0.0,
             [9, 9, 9, 255],
         );
-        assert!(d.painted() >= 28 && d.painted() <= 40, "{}", d.painted());
+        assert!((24..=40).contains(&d.painted()), "{}", d.painted());
         // The inside stays empty.
         assert_eq!(d.rgba[(5 * 10 + 5) * 4 + 3], 0);
     }

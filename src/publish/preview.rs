@@ -746,7 +746,8 @@ mod tests {
             4,
             crate::raster::PixelData::U8(vec![0, 1, 2, 3, 4, 5, 6, 7]),
         );
-        assert_eq!(sample(&p, 2, 1), vec![1.0, 3.0]);
+        // One output row samples the centre row of two: row 1.
+        assert_eq!(sample(&p, 2, 1), vec![5.0, 7.0]);
         assert_eq!(sample(&p, 4, 2).len(), 8);
     }
 }
