@@ -327,6 +327,26 @@ fn refusals_name_the_problem_and_write_nothing() {
         .success()
         .stdout(predicate::str::contains("release 1.0.3"));
     assert!(!out.exists());
+    // Inside the package, the submission would become part of it.
+    mifa()
+        .args(["publish", "bia", p, "--allow-license", "--out"])
+        .arg(pkg.join("sub"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("must be outside the package"));
+    assert!(!pkg.join("sub").exists());
+    // A missing label is one of the problems listed, not an abort.
+    let labels = pkg.join("images/nuclei.ome.zarr/labels/nuclei");
+    fs::rename(&labels, tmp.path().join("away")).unwrap();
+    mifa()
+        .args(["publish", "bia", p, "--check-only", "--allow-license"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("annotation_sets[nuclei].files[0]: ")
+                .and(predicate::str::contains("is missing")),
+        );
+    fs::rename(tmp.path().join("away"), &labels).unwrap();
     publish_ok(p, &out);
     let tsv = fs::read_to_string(out.join("submission.tsv")).unwrap();
     assert!(tsv.contains("Previous version\t1.0.2"), "{tsv}");
@@ -417,6 +437,19 @@ fn the_check_finds_broken_submissions() {
     let out = fresh("disagree");
     edit(&out.join("submission.tsv"), "Year\t2019", "Year\t2020");
     check_fails(&out, "says something other than submission.json");
+
+    let out = fresh("outside");
+    let list = out.join("upload/file-lists/images-dsb2018.tsv");
+    let elsewhere = tmp.path().join("elsewhere.tsv");
+    fs::rename(&list, &elsewhere).unwrap();
+    for f in ["submission.json", "submission.tsv"] {
+        edit(
+            &out.join(f),
+            "file-lists/images-dsb2018.tsv",
+            elsewhere.to_str().unwrap(),
+        );
+    }
+    check_fails(&out, "File List: ");
 
     let out = fresh("source");
     edit(

@@ -52,7 +52,7 @@ impl Attribute {
     pub fn new(name: &str, value: impl Into<String>) -> Attribute {
         Attribute {
             name: name.to_string(),
-            value: value.into(),
+            value: clean(&value.into()),
             reference: false,
             valqual: Vec::new(),
         }
@@ -586,13 +586,26 @@ fn attr_tsv(out: &mut String, a: &Attribute) {
     }
 }
 
-/// A TSV cell: quoted (Commons CSV style) when it holds a tab, newline or quote, or would be
-/// trimmed.
-fn cell(v: &str) -> String {
-    if v.contains(['\t', '\n', '\r', '"']) || v.trim() != v || v.starts_with('#') {
-        format!("\"{}\"", v.replace('"', "\"\""))
+/// A value as both PageTab forms can hold it: BioStudies' TSV reader trims cells, splits on
+/// tabs, and reads a `"…"` run on one line as literal text, so only a value spanning lines is
+/// quoted, and such a value cannot also hold `"` (it becomes `'`).
+pub fn clean(v: &str) -> String {
+    let v = v.replace('\r', "").replace('\t', " ");
+    let v = v.trim();
+    if v.contains('\n') {
+        v.replace('"', "'")
     } else {
         v.to_string()
+    }
+}
+
+/// A TSV cell: quoted only when it spans lines (see [`clean`]).
+fn cell(v: &str) -> String {
+    let v = clean(v);
+    if v.contains('\n') {
+        format!("\"{v}\"")
+    } else {
+        v
     }
 }
 
@@ -622,7 +635,11 @@ fn split_rows(text: &str) -> Result<Vec<Row>, TsvError> {
             continue;
         }
         match c {
-            '"' if at_start => {
+            '"' if at_start && {
+                let rest: String = chars.clone().take_while(|&c| c != '\n').collect();
+                !rest.contains('"')
+            } =>
+            {
                 quoted = true;
                 at_start = false;
             }
@@ -770,6 +787,10 @@ mod tests {
     fn sample() -> Submission {
         let mut study = Section::new("Study", Some("s-1".into()));
         study.attr("Title", "A title with\ttab and \"quotes\"");
+        study.attr(
+            "Acknowledgements",
+            "\"Quoted\" at the start, as BioStudies keeps it",
+        );
         study.attributes.push(Attribute {
             name: "License".into(),
             value: "CC BY 4.0".into(),
@@ -822,6 +843,17 @@ mod tests {
         assert!(tsv.contains("Associations\tas-1\tsc-1\n"), "{tsv}");
         assert!(tsv.contains("<affiliation>\to1\n"));
         assert!(tsv.contains("[URL]\thttps://"));
+        // Quotes on one line are written as they are (BioStudies reads them literally); only a
+        // value spanning lines is quoted.
+        assert!(
+            tsv.contains("Title\tA title with tab and \"quotes\"\n"),
+            "{tsv}"
+        );
+        assert!(
+            tsv.contains("Acknowledgements\t\"Quoted\" at the start"),
+            "{tsv}"
+        );
+        assert!(tsv.contains("Description\t\"multi\nline\"\n"), "{tsv}");
         assert_eq!(Submission::from_tsv(p, &tsv).unwrap(), s, "{tsv}");
     }
 

@@ -306,8 +306,9 @@ pub fn list(path: &Path) -> Result<(Vec<Entry>, String), Error> {
             let (id, sz) = (u16_at(&cd, x), u16_at(&cd, x + 2) as usize);
             if id == 1 {
                 let mut k = x + 4;
+                let end = (x + 4 + sz).min(xend);
                 for field in [&mut size, &mut csize, &mut offset] {
-                    if *field == u64::from(u32::MAX) && k + 8 <= x + 4 + sz {
+                    if *field == u64::from(u32::MAX) && k + 8 <= end {
                         *field = u64_at(&cd, k);
                         k += 8;
                     }

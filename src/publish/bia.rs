@@ -763,11 +763,30 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                     )),
                 }
             }
-            let ms_root = pkg.resolve(&img.path).map_err(Error::Invalid)?;
+            let key = format!("images[{}].path", img.id);
+            let ms_root = match pkg.resolve(&img.path) {
+                Ok(r) if r.is_dir() => r,
+                Ok(r) => {
+                    problems.push(error(key, format!("{} is missing", r.display())));
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(error(key, e));
+                    continue;
+                }
+            };
             let version = ome_version(&ms_root);
-            let entries = zip::zarr_entries(&ms_root, &["labels"])?;
             let comment = json!({"ome": {"version": version}}).to_string();
-            let size = zip_size(&entries, &comment)?;
+            let size = match zip::zarr_entries(&ms_root, &["labels"])
+                .map_err(Error::from)
+                .and_then(|e| zip_size(&e, &comment))
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    problems.push(error(key, format!("cannot be read: {e}")));
+                    continue;
+                }
+            };
             let px: Vec<String> = img
                 .axes
                 .iter()
@@ -938,8 +957,9 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
         sec.attr("Creation Time", set.created.clone().unwrap_or_default());
         sec.attr("File List", list_path.clone());
         for (ai, a) in set.authors.iter().enumerate() {
+            // Not `Author`: BIA's ingest takes every `Author` section of the tree as a study author.
             let mut asec = Section::new(
-                "Author",
+                "Annotator",
                 Some(format!("annotation-{}-a-{}", si + 1, ai + 1)),
             );
             asec.attr("Name", a.name.clone());
@@ -993,7 +1013,16 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                 .join(tracks::DESCRIPTOR)
                 .is_file();
         if is_tracks {
-            let stored = tracks::read_set(pkg, &set.id)?;
+            let stored = match tracks::read_set(pkg, &set.id) {
+                Ok(st) => st,
+                Err(e) => {
+                    problems.push(error(
+                        format!("annotation_sets[{}]", set.id),
+                        format!("the tracks cannot be read: {e}"),
+                    ));
+                    continue;
+                }
+            };
             let src = stored.image.as_deref().map(zip_path).unwrap_or_default();
             if src.is_empty() {
                 problems.push(error(format!("annotation_sets[{}]", set.id), "the tracks belong to no image; BIA needs the source image of every annotation file"));
@@ -1047,13 +1076,42 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                     .clone()
                     .or_else(|| set.created.clone())
                     .unwrap_or_default();
-                let src = pkg.resolve(&f.path).map_err(Error::Invalid)?;
+                let at = format!("annotation_sets[{}].files[{fi}]", set.id);
+                if f.source_images.len() > 1 {
+                    problems.push(warning(
+                        at.clone(),
+                        format!(
+                            "{} annotates {} images; a BIA file list row has one Source Image, so it is listed with {img:?} only",
+                            f.path,
+                            f.source_images.len()
+                        ),
+                    ));
+                }
+                let src = match pkg.resolve(&f.path) {
+                    Ok(p) if p.exists() => p,
+                    Ok(p) => {
+                        problems.push(error(at, format!("{} is missing", p.display())));
+                        continue;
+                    }
+                    Err(e) => {
+                        problems.push(error(at, e));
+                        continue;
+                    }
+                };
                 let (path, planned) = if f.path.contains("/labels/") {
                     let path = format!("annotations/{}/{img}.ome.zarr.zip", set.id);
                     let version = ome_version(&src);
-                    let entries = zip::zarr_entries(&src, &[])?;
                     let comment = json!({"ome": {"version": version}}).to_string();
-                    let size = zip_size(&entries, &comment)?;
+                    let size = match zip::zarr_entries(&src, &[])
+                        .map_err(Error::from)
+                        .and_then(|e| zip_size(&e, &comment))
+                    {
+                        Ok(n) => n,
+                        Err(e) => {
+                            problems.push(error(at, format!("cannot be read: {e}")));
+                            continue;
+                        }
+                    };
                     (
                         path.clone(),
                         Planned {
@@ -1069,7 +1127,16 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                 } else {
                     let name = f.path.rsplit('/').next().unwrap_or(&f.path);
                     let path = format!("annotations/{}/{name}", set.id);
-                    let size = std::fs::metadata(&src).map_err(io(&src))?.len();
+                    let size = match std::fs::metadata(&src) {
+                        Ok(m) if m.is_file() => m.len(),
+                        _ => {
+                            problems.push(error(
+                                at,
+                                format!("{} is not a readable file", src.display()),
+                            ));
+                            continue;
+                        }
+                    };
                     (
                         path.clone(),
                         Planned {
@@ -1207,6 +1274,17 @@ pub fn publish(pkg: &Package, out: &Path, opts: &PublishOptions) -> Result<Publi
         }
     }
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    // Inside the package the submission would become part of its content (and fail `verify`).
+    let parent_abs = parent.canonicalize().map_err(io(&parent))?;
+    let out_abs = parent_abs.join(&name);
+    let root_abs = pkg.root().canonicalize().map_err(io(pkg.root()))?;
+    if out_abs.starts_with(&root_abs) || root_abs.starts_with(&out_abs) {
+        return Err(Error::Invalid(format!(
+            "{}: the submission folder must be outside the package {} (and not contain it)",
+            out.display(),
+            root_abs.display()
+        )));
+    }
     if let Some(free) = free_bytes(&parent) {
         let need = plan.total_bytes + (1 << 20);
         if free < need {
@@ -1240,7 +1318,12 @@ pub fn publish(pkg: &Package, out: &Path, opts: &PublishOptions) -> Result<Publi
     if out.exists() {
         let old = parent.join(format!(".{name}.old-{}", std::process::id()));
         std::fs::rename(out, &old).map_err(io(out))?;
-        std::fs::rename(&tmp, out).map_err(io(out))?;
+        if let Err(e) = std::fs::rename(&tmp, out) {
+            // Put the earlier submission back rather than leave none.
+            let _ = std::fs::rename(&old, out);
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(io(out)(e));
+        }
         let _ = std::fs::remove_dir_all(&old);
     } else {
         std::fs::rename(&tmp, out).map_err(io(out))?;
@@ -1364,8 +1447,9 @@ fn instructions(m: &Manifest, plan: &Plan) -> String {
             "More than 1 TB: upload with Aspera. The submission tool's *FTP/Aspera* tab shows your secret directory and\n\
              which of these applies to your account:\n\n\
              ```\n\
-             ascp -P33001 -i <Aspera Connect>/etc/asperaweb_id_dsa.openssh -d upload bsaspera_w@hx-fasp-1.ebi.ac.uk:SECRET_DIRECTORY\n\
-             ascp -k 1 -QT -l 400M -P33001 upload bs-upload@fasp.ebi.ac.uk:SECRET_DIRECTORY\n\
+             cd upload   # its folders go into the secret directory, not `upload` itself\n\
+             ascp -P33001 -i <Aspera Connect>/etc/asperaweb_id_dsa.openssh -d * bsaspera_w@hx-fasp-1.ebi.ac.uk:SECRET_DIRECTORY\n\
+             ascp -k 1 -QT -l 400M -P33001 * bs-upload@fasp.ebi.ac.uk:SECRET_DIRECTORY\n\
              ```\n\n",
         ),
     }
@@ -1412,6 +1496,7 @@ const SECTIONS: &[(&str, &[&str], &[&str])] = &[
         &["Name"],
         &["E-mail", "ORCID", "Role", "affiliation"],
     ),
+    ("Annotator", &["Name"], &["E-mail", "ORCID", "Role"]),
     ("organisation", &["Name"], &["Address", "RORID"]),
     (
         "Publication",
@@ -1695,6 +1780,10 @@ pub fn check(dir: &Path) -> Result<Vec<Problem>, Error> {
         }
         if let Some(fl) = s.value("File List") {
             listed.insert(fl.to_string());
+            if let Err(e) = check_path(fl) {
+                out.push(error(&at, format!("File List: {e}")));
+                continue;
+            }
             if !(fl.ends_with(".tsv") || fl.ends_with(".json") || fl.ends_with(".xlsx")) {
                 out.push(error(
                     &at,

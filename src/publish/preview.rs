@@ -625,6 +625,13 @@ impl DrawCtx<'_> {
                 })
             })
             .unwrap_or(0);
+        let (h, w) = yx(&lm.levels[level].shape);
+        if h.saturating_mul(w) > 1 << 28 {
+            return Err(Error::Invalid(format!(
+                "set {set:?}: label {} has no level near the picture size (the nearest is {w} × {h} pixels); give it a pyramid like its image's",
+                lm.root.display()
+            )));
+        }
         let p = read_yx(lm, level, pick, None)?;
         let vals = sample(&p, self.width, self.height);
         let mut table: HashMap<i64, [u8; 3]> = HashMap::new();
