@@ -331,6 +331,37 @@ fn many_images_are_sampled_evenly() {
 }
 
 #[test]
+fn an_image_that_cannot_be_drawn_is_named_and_the_rest_still_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pkg");
+    let mut pkg =
+        Package::create(&dir, Manifest::new("Two copies, one damaged", "CC0-1.0")).unwrap();
+    let img = repo("examples/data/dsb2018/img2d.tif");
+    for id in ["good", "bad"] {
+        let opts = images::AddOptions {
+            id: Some(id.into()),
+            ..Default::default()
+        };
+        images::add_images(&mut pkg, std::slice::from_ref(&img), &opts, &quiet).unwrap();
+    }
+    // Garbage in every chunk file of the damaged image's levels.
+    for f in walk(&dir.join("images/bad.ome.zarr")) {
+        if !f.ends_with("zarr.json") {
+            fs::write(&f, b"not zstd at all").unwrap();
+        }
+    }
+    let out = tmp.path().join("site");
+    let s = write_report(&pkg, &out, &ReportOptions::default()).unwrap();
+    assert_eq!((s.images, s.shown), (2, 1));
+    let html = fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        html.contains("Image <strong>bad</strong> could not be drawn:"),
+        "{html}"
+    );
+    assert!(html.contains("Thumbnails of 1 of 2 image(s)"));
+}
+
+#[test]
 fn tracks_only_package_gets_a_page_without_thumbnails() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("pkg");

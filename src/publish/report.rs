@@ -341,12 +341,24 @@ fn build(
         max_size: opts.thumb_size,
         ..Default::default()
     };
+    // One image that cannot be drawn (a corrupt chunk, a label without a pyramid) should not
+    // cost the whole report: it is named on the page instead.
+    let mut failed: Vec<(String, String)> = Vec::new();
     for &i in &chosen {
         let id = &m.images[i].id;
-        let p = preview::render(pkg, id, &popts).map_err(|source| Error::Preview {
-            image: id.clone(),
-            source,
-        })?;
+        let p = match preview::render(pkg, id, &popts) {
+            Ok(p) => p,
+            Err(e) => {
+                let mut msg = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg.push_str(&format!(": {s}"));
+                    src = s.source();
+                }
+                failed.push((id.clone(), msg));
+                continue;
+            }
+        };
         let write = |file: &str, px: &[u8]| {
             preview::write_png(&img_dir.join(file), p.width, p.height, px).map_err(|source| {
                 Error::Preview {
@@ -383,7 +395,8 @@ fn build(
         m,
         info: &info,
         thumbs: &thumbs,
-        shown_of: (chosen.len(), m.images.len()),
+        failed: &failed,
+        shown_of: (thumbs.len(), m.images.len()),
         records: &records,
         credit: &credit,
         classes: &classes,
@@ -754,6 +767,7 @@ struct Page<'a> {
     m: &'a Manifest,
     info: &'a Info,
     thumbs: &'a [Thumb],
+    failed: &'a [(String, String)],
     shown_of: (usize, usize),
     records: &'a [(PathBuf, Record)],
     credit: &'a [Credit],
@@ -1052,6 +1066,14 @@ impl Page<'_> {
                 ""
             }
         );
+        for (id, why) in self.failed {
+            let _ = writeln!(
+                h,
+                "<p class=\"muted\">Image <strong>{}</strong> could not be drawn: {}</p>",
+                esc(id),
+                esc(why)
+            );
+        }
         // Switches for a whole set at once, over every thumbnail.
         let mut sets: Vec<&str> = Vec::new();
         for t in self.thumbs {
