@@ -307,7 +307,8 @@ fn splits(m: &Manifest) -> BTreeMap<String, [usize; 3]> {
         .collect()
 }
 
-fn human_bytes(n: u64) -> String {
+/// Bytes in binary units (KiB, MiB, …), one decimal.
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;

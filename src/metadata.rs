@@ -89,6 +89,46 @@ impl Manifest {
     pub fn annotation_set(&self, id: &str) -> Option<&AnnotationSet> {
         self.annotation_sets.iter().find(|s| s.id == id)
     }
+
+    /// The biosample of an image: its own link, else the package's only biosample.
+    pub fn biosample_of<'a>(&'a self, img: &'a ImageEntry) -> Option<&'a str> {
+        implied(
+            img.biosample.as_deref(),
+            self.rembi.biosamples.iter().map(|x| x.id.as_str()),
+        )
+    }
+
+    /// The specimen of an image: its own link, else the package's only specimen.
+    pub fn specimen_of<'a>(&'a self, img: &'a ImageEntry) -> Option<&'a str> {
+        implied(
+            img.specimen.as_deref(),
+            self.rembi.specimens.iter().map(|x| x.id.as_str()),
+        )
+    }
+
+    /// The acquisition of an image: its own link, else the package's only acquisition.
+    pub fn acquisition_of<'a>(&'a self, img: &'a ImageEntry) -> Option<&'a str> {
+        implied(
+            img.acquisition.as_deref(),
+            self.rembi.acquisitions.iter().map(|x| x.id.as_str()),
+        )
+    }
+
+    /// The study component of an image: its own link, else the package's only component.
+    pub fn study_component_of<'a>(&'a self, img: &'a ImageEntry) -> Option<&'a str> {
+        implied(
+            img.study_component.as_deref(),
+            self.rembi.study_components.iter().map(|x| x.id.as_str()),
+        )
+    }
+}
+
+/// An image's own REMBI link, else the only candidate when there is exactly one.
+fn implied<'a>(own: Option<&'a str>, mut all: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    own.or_else(|| match (all.next(), all.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    })
 }
 
 /// MIFA study metadata; attribute names follow BIA's REMBI "Study" section.

@@ -317,17 +317,10 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// The group of one image (the only biosample or specimen is implied).
 fn group_of(m: &Manifest, img: &crate::metadata::ImageEntry, by: GroupBy) -> Option<String> {
-    let only = |n: usize| n == 1;
     match by {
         GroupBy::Image => Some(img.id.clone()),
-        GroupBy::Biosample => img
-            .biosample
-            .clone()
-            .or_else(|| only(m.rembi.biosamples.len()).then(|| m.rembi.biosamples[0].id.clone())),
-        GroupBy::Specimen => img
-            .specimen
-            .clone()
-            .or_else(|| only(m.rembi.specimens.len()).then(|| m.rembi.specimens[0].id.clone())),
+        GroupBy::Biosample => m.biosample_of(img).map(str::to_string),
+        GroupBy::Specimen => m.specimen_of(img).map(str::to_string),
     }
 }
 

@@ -285,12 +285,6 @@ fn ome_version(root: &Path) -> String {
         .to_string()
 }
 
-/// Resolves an image's REMBI link: its own, else the package's only one.
-fn implied<'a>(own: Option<&'a String>, all: &'a [String]) -> Option<&'a str> {
-    own.map(String::as_str)
-        .or_else(|| (all.len() == 1).then(|| all[0].as_str()))
-}
-
 /// Checks the package and lays out its submission; writes nothing.
 pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
     let m = pkg.manifest();
@@ -340,12 +334,7 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                     ),
                 ));
             }
-            let files: Vec<versions::FileEntry> = r.files.clone();
-            (
-                r.version.clone(),
-                versions::dataset_hash(&files),
-                Some(r.clone()),
-            )
+            (r.version.clone(), r.dataset_sha256.clone(), Some(r.clone()))
         }
     };
 
@@ -534,6 +523,7 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
     // REMBI sections; associations name them by title, so titles must be unique per type.
     let r = &m.rembi;
     let mut titles: BTreeMap<(&str, String), String> = BTreeMap::new();
+    let mut used: BTreeSet<(&str, String)> = BTreeSet::new();
     let mut title_of = |kind: &'static str,
                         id: &str,
                         title: Option<&String>,
@@ -542,13 +532,13 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| id.to_string());
-        if titles.values().any(|v| v == &format!("{kind}\u{0}{t}")) {
+        if !used.insert((kind, t.clone())) {
             problems.push(error(
                 format!("rembi {kind} {id:?}"),
                 format!("title {t:?} is used twice; BIA links images to {kind} sections by title"),
             ));
         }
-        titles.insert((kind, id.to_string()), format!("{kind}\u{0}{t}"));
+        titles.insert((kind, id.to_string()), t.clone());
         t
     };
     for b in &r.biosamples {
@@ -642,11 +632,7 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
         );
         study.subsections.push(sec);
     }
-    let title = |kind: &'static str, id: &str| {
-        titles
-            .get(&(kind, id.to_string()))
-            .map(|t| t.split('\u{0}').nth(1).unwrap_or("").to_string())
-    };
+    let title = |kind: &'static str, id: &str| titles.get(&(kind, id.to_string())).cloned();
 
     // Files of the upload area.
     let mut files: Vec<Planned> = Vec::new();
@@ -668,11 +654,6 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
     };
 
     // Study components: images grouped, one Associations subsection per distinct REMBI link.
-    let ids = |v: &dyn Fn() -> Vec<String>| v();
-    let bios = ids(&|| r.biosamples.iter().map(|b| b.id.clone()).collect());
-    let specs = ids(&|| r.specimens.iter().map(|b| b.id.clone()).collect());
-    let acqs = ids(&|| r.acquisitions.iter().map(|b| b.id.clone()).collect());
-    let comps: Vec<String> = r.study_components.iter().map(|c| c.id.clone()).collect();
     if m.images.is_empty() {
         problems.push(error(
             "images",
@@ -681,7 +662,7 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
     }
     let mut by_comp: BTreeMap<String, Vec<&ImageEntry>> = BTreeMap::new();
     for img in &m.images {
-        match implied(img.study_component.as_ref(), &comps) {
+        match m.study_component_of(img) {
             Some(c) => by_comp.entry(c.to_string()).or_default().push(img),
             None => problems.push(error(
                 format!("images[{}].study_component", img.id),
@@ -729,9 +710,9 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
         };
         for img in imgs {
             let (b, sp, a) = (
-                implied(img.biosample.as_ref(), &bios),
-                implied(img.specimen.as_ref(), &specs),
-                implied(img.acquisition.as_ref(), &acqs),
+                m.biosample_of(img),
+                m.specimen_of(img),
+                m.acquisition_of(img),
             );
             let mut ok = true;
             for (what, v, key) in [

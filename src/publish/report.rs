@@ -680,21 +680,6 @@ fn layer_color(rgba: &[u8]) -> Option<[u8; 3]> {
     (k * 5 >= n * 4).then_some(c)
 }
 
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn snake_words(v: impl serde::Serialize) -> String {
     serde_json::to_value(v)
         .ok()
@@ -1203,7 +1188,7 @@ impl Page<'_> {
                 shape.join("×"),
                 esc(&i.dtype),
                 opt(&i.pixel_size),
-                human_bytes(i.bytes),
+                crate::info::human_bytes(i.bytes),
                 opt(&e.biosample),
                 opt(&e.specimen),
                 opt(&e.acquisition),
