@@ -240,10 +240,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Most images shown as thumbnails (spread over the package).
-        #[arg(long, default_value_t = 48)]
+        #[arg(long, default_value_t = 48, value_parser = usize_in(1, 100_000))]
         max_images: usize,
         /// Longest side of a thumbnail in pixels.
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=4096))]
         size: u32,
     },
     /// Draw one image with its annotations (masks coloured per label, polygons outlined,
@@ -260,7 +260,7 @@ enum Command {
         #[arg(long)]
         level: Option<usize>,
         /// Longest side of the picture in pixels.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=16_384))]
         size: u32,
         /// Annotation sets to draw, comma-separated (default: every set of the image).
         #[arg(long, value_delimiter = ',')]
@@ -469,7 +469,7 @@ struct AddArgs {
     #[arg(long, default_value = "0.5", value_parser = ["0.5", "0.4"])]
     ngff: String,
     /// Chunk edge in y and x.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     chunk: u64,
     /// zstd compression level (1 fastest … 19 smallest).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=19))]
@@ -1335,9 +1335,6 @@ fn add(a: AddArgs) -> Result<()> {
         zstd_level: a.zstd_level,
         ..Default::default()
     };
-    if a.chunk == 0 {
-        bail!("--chunk must be at least 1");
-    }
     let kind = if a.kind == "semantic" {
         MaskKind::Semantic
     } else {
@@ -1516,16 +1513,16 @@ struct LoadArgs {
     #[arg(long)]
     set: Option<String>,
     /// Patch side, pixels.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=MAX_PATCH))]
     patch: u64,
     /// Samples per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = usize_in(1, MAX_BATCH))]
     batch_size: usize,
     /// Batches to iterate (across epochs; default one epoch).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     batches: Option<u64>,
-    /// Worker threads.
-    #[arg(long, default_value_t = 2)]
+    /// Worker threads (0: in the calling thread).
+    #[arg(long, default_value_t = 2, value_parser = usize_in(0, MAX_WORKERS))]
     workers: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]
@@ -1537,10 +1534,10 @@ struct LoadArgs {
     #[arg(long, default_value_t = 0.0)]
     foreground: f64,
     /// Grid sampling: step between windows (default the patch size).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     stride: Option<u64>,
     /// Random sampling: samples per epoch (default: as many as grid windows).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_SAMPLES))]
     samples_per_epoch: Option<u64>,
     /// Pyramid level.
     #[arg(long, default_value_t = 0)]
@@ -1558,19 +1555,19 @@ struct LoadArgs {
     #[arg(long)]
     rot90: bool,
     /// Random crop of each window to this side.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_PATCH))]
     crop: Option<u64>,
-    /// Points: render heatmaps with this sigma.
-    #[arg(long)]
+    /// Points: render heatmaps with this sigma (pixels, above 0, at most 1000).
+    #[arg(long, value_parser = heatmap_sigma)]
     heatmap_sigma: Option<f32>,
     /// Bound of the decoded-chunk cache, MiB (0: no cache).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = usize_in(0, MAX_CACHE_MB))]
     cache_mb: usize,
     /// Distributed: this rank …
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = usize_in(0, MAX_WORLD - 1))]
     rank: usize,
     /// … of this many.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = usize_in(1, MAX_WORLD))]
     world_size: usize,
     /// Drop the last partial batch.
     #[arg(long)]
@@ -1580,8 +1577,63 @@ struct LoadArgs {
     json: bool,
 }
 
+// Bounds of `mifa load`'s numbers: far above any real use, low enough that no value the user
+// types makes a thread spawn fail, a size overflow or an allocation beyond memory.
+const MAX_WORKERS: usize = 256;
+const MAX_BATCH: usize = 65_536;
+const MAX_PATCH: u64 = 65_536;
+/// Pixels of one batch and channel (samples × patch side²): 1 GiB of f32.
+const MAX_BATCH_PIXELS: u64 = 1 << 28;
+const MAX_CHANNELS: usize = 1024;
+/// Each epoch orders its samples in memory (8 bytes each, a few copies).
+const MAX_SAMPLES: u64 = 10_000_000;
+const MAX_CACHE_MB: usize = 1 << 20;
+const MAX_WORLD: usize = 65_536;
+
+/// Parser of a `usize` option within `min..=max`, with clap's range message.
+fn usize_in(min: usize, max: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min as u64..=max as u64)
+}
+
+/// `--heatmap-sigma`: a positive finite number of pixels, at most 1000 (the kernel spans
+/// six sigmas; more than that only fills the patch).
+fn heatmap_sigma(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 1000.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a number of pixels above 0 and at most 1000"))
+    }
+}
+
+/// Checks what one option cannot: the size of a batch, from the batch size, patch and channels.
+fn check_batch_size(a: &LoadArgs) -> Result<()> {
+    let channels = a.channels.as_ref().map_or(1, Vec::len);
+    if channels > MAX_CHANNELS {
+        bail!(
+            "--channels lists {channels} channels; at most {MAX_CHANNELS} can be served"
+        );
+    }
+    if a.sampling == "whole" {
+        // Whole planes: their size comes from the images, which the loader checks.
+        return Ok(());
+    }
+    let pixels = (a.batch_size as u64)
+        .saturating_mul(a.patch.saturating_mul(a.patch))
+        .saturating_mul(channels as u64);
+    if pixels > MAX_BATCH_PIXELS {
+        bail!(
+            "--batch-size {} × --patch {}² × {channels} channel(s) is {pixels} values per batch, more than {MAX_BATCH_PIXELS}: lower the batch size or the patch",
+            a.batch_size,
+            a.patch
+        );
+    }
+    Ok(())
+}
+
 fn load(a: LoadArgs) -> Result<()> {
     use mifa::loader::{Augment, Loader, Normalize, Sampling, Subset, TaskKind};
+    check_batch_size(&a)?;
     let subset: Subset = a.split.parse()?;
     let task: TaskKind = a.task.parse()?;
     let sampling = match a.sampling.as_str() {
