@@ -566,6 +566,30 @@ mod tests {
     }
 
     #[test]
+    fn paths_longer_than_the_depth_limit_are_refused() {
+        let keys = |n: usize| vec!["k"; n].join(".");
+        assert_eq!(parse_path(&keys(MAX_DEPTH)).unwrap().len(), MAX_DEPTH);
+        // Selectors count as steps too: 32 keys with an index each.
+        assert_eq!(parse_path(&vec!["k[0]"; 32].join(".")).unwrap().len(), 64);
+        for path in [
+            keys(MAX_DEPTH + 1),
+            vec!["k[0]"; 33].join("."),
+            keys(100_000),
+        ] {
+            let msg = parse_path(&path).unwrap_err().to_string();
+            assert!(
+                msg.ends_with(
+                    "more than 64 keys and [..] selectors, deeper than a manifest may nest"
+                ),
+                "{msg}"
+            );
+            assert!(msg.len() < 300, "the path is shortened: {msg}");
+        }
+        let steps = "a".to_string() + &"[0]".repeat(200);
+        assert!(parse_path(&steps).is_err());
+    }
+
+    #[test]
     fn set_creates_and_get_reads() {
         let mut doc = json!({"study": {"title": "t"}});
         set(&mut doc, "study.keywords[+].label", json!("nuclei")).unwrap();

@@ -451,13 +451,13 @@ struct AddArgs {
     #[arg(long)]
     axes: Option<String>,
     /// Pixel size in x[,y[,z]] (overrides file metadata).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = positive_number)]
     pixel_size: Vec<f64>,
     /// Unit of --pixel-size (UDUNITS-2 name).
     #[arg(long, default_value = "micrometer")]
     unit: String,
     /// Time between frames.
-    #[arg(long)]
+    #[arg(long, value_parser = positive_number)]
     time_interval: Option<f64>,
     /// Unit of --time-interval.
     #[arg(long, default_value = "second")]
@@ -507,6 +507,17 @@ struct AddArgs {
     /// Class of each label value, JSON: {"1": "nucleus"} or [{"label-value": 1, "class": …}].
     #[arg(long)]
     classes: Option<PathBuf>,
+}
+
+/// A pixel size or time interval: finite, above 0, at most 10¹² (the pyramid's levels double
+/// it, and the result must stay a finite JSON number).
+fn positive_number(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 1e12 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a number above 0 and at most 1e12"))
+    }
 }
 
 #[derive(Args)]
@@ -884,7 +895,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(p) = &r.previous {
                 outln!(
                     "previous: {} (record sha256:{})",
-                    p.version, p.record_sha256
+                    p.version,
+                    p.record_sha256
                 );
             }
             outln!("credit: {} people", r.credit.len());
@@ -1183,7 +1195,9 @@ fn print_import(r: &mifa::vectors::Imported) -> Result<()> {
     for d in r.fidelity.dropped.iter().take(SHOWN) {
         errln!(
             "dropped: image {}, object {}: {}",
-            d.image, d.object, d.reason
+            d.image,
+            d.object,
+            d.reason
         );
     }
     if !r.images_added.is_empty() {
@@ -1195,7 +1209,10 @@ fn print_import(r: &mifa::vectors::Imported) -> Result<()> {
     }
     outln!(
         "imported into set {}: {} object(s), {} image label(s), {} file(s)",
-        r.set, r.objects, r.image_labels, r.files
+        r.set,
+        r.objects,
+        r.image_labels,
+        r.files
     );
     if !r.classes_added.is_empty() {
         outln!("new classes: {}", r.classes_added.join(", "));
@@ -1602,7 +1619,9 @@ fn heatmap_sigma(s: &str) -> Result<f32, String> {
     if v.is_finite() && v > 0.0 && v <= 1000.0 {
         Ok(v)
     } else {
-        Err(format!("{v} is not a number of pixels above 0 and at most 1000"))
+        Err(format!(
+            "{v} is not a number of pixels above 0 and at most 1000"
+        ))
     }
 }
 
@@ -1610,9 +1629,7 @@ fn heatmap_sigma(s: &str) -> Result<f32, String> {
 fn check_batch_size(a: &LoadArgs) -> Result<()> {
     let channels = a.channels.as_ref().map_or(1, Vec::len);
     if channels > MAX_CHANNELS {
-        bail!(
-            "--channels lists {channels} channels; at most {MAX_CHANNELS} can be served"
-        );
+        bail!("--channels lists {channels} channels; at most {MAX_CHANNELS} can be served");
     }
     if a.sampling == "whole" {
         // Whole planes: their size comes from the images, which the loader checks.

@@ -52,7 +52,9 @@ pub enum Error {
         column: usize,
     },
     /// A document built in memory (by an edit or a merge) nests deeper than [`MAX_DEPTH`].
-    #[error("{path}: {at:?} is nested more than {MAX_DEPTH} levels deep, the most a manifest may nest")]
+    #[error(
+        "{path}: {at:?} is nested more than {MAX_DEPTH} levels deep, the most a manifest may nest"
+    )]
     Depth {
         /// The manifest path.
         path: PathBuf,
@@ -477,5 +479,84 @@ mod tests {
         let back: Value = serde_json::from_str(&to_text(&m)).unwrap();
         assert_eq!(back["study"]["x-lab"]["freezer"], 3);
         assert_eq!(back["custom"], serde_json::json!([1, 2]));
+    }
+
+    fn nested(n: usize) -> String {
+        format!("{}{}", "[".repeat(n), "]".repeat(n))
+    }
+
+    #[test]
+    fn depth_scan_counts_brackets_outside_strings() {
+        assert_eq!(too_deep_at(&nested(64), 64), None);
+        assert_eq!(too_deep_at(&nested(65), 64), Some((1, 65)));
+        // Brackets inside strings, escaped quotes included, do not count.
+        let text = format!("{{\"a\": \"\\\"{}\"}}", "[".repeat(100));
+        assert_eq!(too_deep_at(&text, 2), None);
+        assert_eq!(too_deep_at("{\n  \"a\": [[[1]]]\n}", 3), Some((2, 10)));
+        // Unbalanced closers neither underflow nor hide later depth.
+        assert_eq!(too_deep_at("]]]][[", 1), Some((1, 6)));
+    }
+
+    #[test]
+    fn too_deep_documents_are_refused_before_parsing() {
+        let err = parse_json(Path::new("p/mifa.json"), &"[".repeat(1_000_000)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p/mifa.json:1:65: arrays and objects nest deeper than 64 levels here, the most a manifest may nest"
+        );
+        assert!(parse_json(Path::new("m.json"), &nested(MAX_DEPTH)).is_ok());
+    }
+
+    #[test]
+    fn too_deep_values_are_found_without_recursion() {
+        let mut v = serde_json::json!(1);
+        for i in 0..10_000 {
+            // Built by hand: `json!` serialises what it interpolates, recursively.
+            v = if i % 2 == 0 {
+                Value::Array(vec![v])
+            } else {
+                Value::Object(serde_json::Map::from_iter([("k".to_string(), v)]))
+            };
+        }
+        let at = too_deep_value(&v, 3).unwrap();
+        assert_eq!(at, "k[0].k");
+        assert_eq!(
+            too_deep_value(&serde_json::json!({"a": [1, {"b": 2}]}), 3),
+            None
+        );
+        assert_eq!(
+            too_deep_value(&serde_json::json!({"a": [1, {"b": []}]}), 3).as_deref(),
+            Some("a[1].b")
+        );
+        assert_eq!(
+            too_deep_value(&serde_json::json!([]), 0).as_deref(),
+            Some("")
+        );
+        // Drop a deep value without recursing either (serde_json's Drop recurses).
+        let mut stack = vec![v];
+        while let Some(mut x) = stack.pop() {
+            match &mut x {
+                Value::Array(a) => stack.append(a),
+                Value::Object(m) => stack.extend(std::mem::take(m).into_iter().map(|(_, v)| v)),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn from_value_refuses_documents_deeper_than_the_reader_reads() {
+        let mut doc = serde_json::json!({"format_version": "0.1", "study": {"title": "t", "license": "CC0-1.0"}});
+        doc["x"] = serde_json::from_str(&nested(MAX_DEPTH - 1)).unwrap();
+        assert!(from_value(Path::new("m.json"), doc.clone()).is_ok());
+        doc["x"] = serde_json::from_str(&nested(MAX_DEPTH)).unwrap();
+        let msg = from_value(Path::new("m.json"), doc)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("m.json: \"x[0][0]")
+                && msg
+                    .ends_with("is nested more than 64 levels deep, the most a manifest may nest"),
+            "{msg}"
+        );
     }
 }

@@ -568,7 +568,13 @@ fn released(tmp: &Path) -> PathBuf {
     mifa()
         .arg("release")
         .arg(&pkg)
-        .args(["--version", "1.0.0", "--changes", "first", "--allow-invalid"])
+        .args([
+            "--version",
+            "1.0.0",
+            "--changes",
+            "first",
+            "--allow-invalid",
+        ])
         .assert()
         .success();
     pkg
@@ -600,12 +606,21 @@ fn a_full_stdout_is_reported_by_every_printing_command() {
         &["verify", "DIR", "--json"],
         &["schema"],
         &["schema", "version"],
-        &["meta", "set", "DIR", "study.description", "Nuclei of HeLa cells"],
+        &[
+            "meta",
+            "set",
+            "DIR",
+            "study.description",
+            "Nuclei of HeLa cells",
+        ],
         &["--help"],
         &["--version"],
     ];
     for args in commands {
-        let full = fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
         let out = mifa_std()
             .args(args.iter().map(|a| {
                 if *a == "DIR" {
@@ -711,7 +726,11 @@ fn meta_set_refuses_paths_and_values_deeper_than_the_reader_accepts() {
         .code(2)
         .stderr(predicate::str::contains("more than 64 keys"));
     let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-    for (value, mode) in [(nested(126), "--json"), (nested(63), "--json"), (nested(63), "--")] {
+    for (value, mode) in [
+        (nested(126), "--json"),
+        (nested(63), "--json"),
+        (nested(63), "--"),
+    ] {
         mifa()
             .args(["meta", "set"])
             .arg(&pkg)
@@ -792,7 +811,8 @@ fn a_manifest_nested_too_deep_is_refused_naming_the_file_and_the_depth() {
     let out = mifa_std().arg("info").arg(&pkg).output().unwrap();
     no_panic(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("mifa.json:1:65: arrays and objects nest deeper than 64"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("mifa.json:1:65: arrays and objects nest deeper than 64"));
 }
 
 #[test]
@@ -817,6 +837,9 @@ fn numeric_options_out_of_range_are_refused_not_panics() {
             "--batch-size 65536 × --patch 4096² × 1 channel(s) is 1099511627776 values per batch, more than 268435456",
         ),
         (&["add", "DIR", "x.tif", "--chunk", "0"], "0 is not in 1..=65536"),
+        (&["add", "DIR", "x.tif", "--pixel-size", "1e308"], "1e308 is not a number above 0 and at most 1e12"),
+        (&["add", "DIR", "x.tif", "--pixel-size", "0.5,NaN"], "NaN is not a number above 0"),
+        (&["add", "DIR", "x.tif", "--time-interval", "inf"], "inf is not a number above 0"),
         (&["add", "DIR", "x.tif", "--chunk", "4294967296"], "is not in 1..=65536"),
         (&["preview", "DIR", "img", "--out", "p.png", "--size", "4000000000"], "is not in 1..=16384"),
         (&["report", "DIR", "--out", "r", "--size", "100000"], "is not in 1..=4096"),
