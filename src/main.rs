@@ -516,7 +516,7 @@ fn positive_number(s: &str) -> Result<f64, String> {
     if v.is_finite() && v > 0.0 && v <= 1e12 {
         Ok(v)
     } else {
-        Err(format!("{v} is not a number above 0 and at most 1e12"))
+        Err(format!("{s} is not a number above 0 and at most 1e12"))
     }
 }
 
@@ -1620,7 +1620,7 @@ fn heatmap_sigma(s: &str) -> Result<f32, String> {
         Ok(v)
     } else {
         Err(format!(
-            "{v} is not a number of pixels above 0 and at most 1000"
+            "{s} is not a number of pixels above 0 and at most 1000"
         ))
     }
 }
