@@ -1599,8 +1599,8 @@ struct LoadArgs {
 const MAX_WORKERS: usize = 256;
 const MAX_BATCH: usize = 65_536;
 const MAX_PATCH: u64 = 65_536;
-/// Pixels of one batch and channel (samples × patch side²): 1 GiB of f32.
-const MAX_BATCH_PIXELS: u64 = 1 << 28;
+/// Values in one batch (samples × channels × window pixels): 1 GiB of f32.
+const MAX_BATCH_VALUES: u64 = 1 << 28;
 const MAX_CHANNELS: usize = 1024;
 /// Each epoch orders its samples in memory (8 bytes each, a few copies).
 const MAX_SAMPLES: u64 = 10_000_000;
@@ -1625,24 +1625,17 @@ fn heatmap_sigma(s: &str) -> Result<f32, String> {
     }
 }
 
-/// Checks what one option cannot: the size of a batch, from the batch size, patch and channels.
-fn check_batch_size(a: &LoadArgs) -> Result<()> {
-    let channels = a.channels.as_ref().map_or(1, Vec::len);
-    if channels > MAX_CHANNELS {
-        bail!("--channels lists {channels} channels; at most {MAX_CHANNELS} can be served");
-    }
-    if a.sampling == "whole" {
-        // Whole planes: their size comes from the images, which the loader checks.
-        return Ok(());
-    }
-    let pixels = (a.batch_size as u64)
-        .saturating_mul(a.patch.saturating_mul(a.patch))
-        .saturating_mul(channels as u64);
-    if pixels > MAX_BATCH_PIXELS {
+/// Checks what one option cannot: the size of a batch, from the batch size and the planned
+/// loader's window and channels (whole planes take their size from the images).
+fn check_batch_size(batch_size: usize, loader: &mifa::loader::Loader) -> Result<()> {
+    let (h, w) = loader.patch_shape();
+    let values = (batch_size as u64)
+        .saturating_mul(loader.channels() as u64)
+        .saturating_mul(h.saturating_mul(w));
+    if values > MAX_BATCH_VALUES {
         bail!(
-            "--batch-size {} × --patch {}² × {channels} channel(s) is {pixels} values per batch, more than {MAX_BATCH_PIXELS}: lower the batch size or the patch",
-            a.batch_size,
-            a.patch
+            "a batch of {batch_size} samples of {} channel(s) × {h} × {w} pixels holds {values} values, more than {MAX_BATCH_VALUES}: lower --batch-size, --patch or --crop",
+            loader.channels()
         );
     }
     Ok(())
@@ -1650,7 +1643,12 @@ fn check_batch_size(a: &LoadArgs) -> Result<()> {
 
 fn load(a: LoadArgs) -> Result<()> {
     use mifa::loader::{Augment, Loader, Normalize, Sampling, Subset, TaskKind};
-    check_batch_size(&a)?;
+    if let Some(c) = a.channels.as_ref().filter(|c| c.len() > MAX_CHANNELS) {
+        bail!(
+            "--channels lists {} channels; at most {MAX_CHANNELS} can be served",
+            c.len()
+        );
+    }
     let subset: Subset = a.split.parse()?;
     let task: TaskKind = a.task.parse()?;
     let sampling = match a.sampling.as_str() {
@@ -1710,6 +1708,7 @@ fn load(a: LoadArgs) -> Result<()> {
         .build()
         .with_context(|| format!("cannot load {}", a.dir.display()))?;
     let build_s = t_build.elapsed().as_secs_f64();
+    check_batch_size(a.batch_size, &loader)?;
     let per_epoch = loader.batches_per_epoch();
     let want = a.batches.unwrap_or(per_epoch);
     if per_epoch == 0 {

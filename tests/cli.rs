@@ -820,30 +820,85 @@ fn numeric_options_out_of_range_are_refused_not_panics() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = init(tmp.path());
     let cases: &[(&[&str], &str)] = &[
-        (&["load", "DIR", "--workers", "100000"], "100000 is not in 0..=256"),
-        (&["load", "DIR", "--batch-size", "0"], "0 is not in 1..=65536"),
+        (
+            &["load", "DIR", "--workers", "100000"],
+            "100000 is not in 0..=256",
+        ),
+        (
+            &["load", "DIR", "--batch-size", "0"],
+            "0 is not in 1..=65536",
+        ),
         (&["load", "DIR", "--patch", "0"], "0 is not in 1..=65536"),
-        (&["load", "DIR", "--patch", "99999999999"], "is not in 1..=65536"),
+        (
+            &["load", "DIR", "--patch", "99999999999"],
+            "is not in 1..=65536",
+        ),
         (&["load", "DIR", "--stride", "0"], "0 is not in 1.."),
         (&["load", "DIR", "--crop", "0"], "0 is not in 1..=65536"),
-        (&["load", "DIR", "--samples-per-epoch", "100000000000"], "is not in 1..=10000000"),
-        (&["load", "DIR", "--cache-mb", "18446744073709551615"], "is not in 0..=1048576"),
-        (&["load", "DIR", "--world-size", "0"], "0 is not in 1..=65536"),
-        (&["load", "DIR", "--rank", "70000"], "70000 is not in 0..=65535"),
-        (&["load", "DIR", "--heatmap-sigma", "NaN"], "is not a number of pixels above 0 and at most 1000"),
-        (&["load", "DIR", "--heatmap-sigma", "1e30"], "is not a number of pixels above 0"),
         (
-            &["load", "DIR", "--batch-size", "65536", "--patch", "4096"],
-            "--batch-size 65536 × --patch 4096² × 1 channel(s) is 1099511627776 values per batch, more than 268435456",
+            &["load", "DIR", "--samples-per-epoch", "100000000000"],
+            "is not in 1..=10000000",
         ),
-        (&["add", "DIR", "x.tif", "--chunk", "0"], "0 is not in 1..=65536"),
-        (&["add", "DIR", "x.tif", "--pixel-size", "1e308"], "1e308 is not a number above 0 and at most 1e12"),
-        (&["add", "DIR", "x.tif", "--pixel-size", "0.5,NaN"], "NaN is not a number above 0"),
-        (&["add", "DIR", "x.tif", "--time-interval", "inf"], "inf is not a number above 0"),
-        (&["add", "DIR", "x.tif", "--chunk", "4294967296"], "is not in 1..=65536"),
-        (&["preview", "DIR", "img", "--out", "p.png", "--size", "4000000000"], "is not in 1..=16384"),
-        (&["report", "DIR", "--out", "r", "--size", "100000"], "is not in 1..=4096"),
-        (&["report", "DIR", "--out", "r", "--max-images", "0"], "0 is not in 1..=100000"),
+        (
+            &["load", "DIR", "--cache-mb", "18446744073709551615"],
+            "is not in 0..=1048576",
+        ),
+        (
+            &["load", "DIR", "--world-size", "0"],
+            "0 is not in 1..=65536",
+        ),
+        (
+            &["load", "DIR", "--rank", "70000"],
+            "70000 is not in 0..=65535",
+        ),
+        (
+            &["load", "DIR", "--heatmap-sigma", "NaN"],
+            "is not a number of pixels above 0 and at most 1000",
+        ),
+        (
+            &["load", "DIR", "--heatmap-sigma", "1e30"],
+            "is not a number of pixels above 0",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--chunk", "0"],
+            "0 is not in 1..=65536",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--pixel-size", "1e308"],
+            "1e308 is not a number above 0 and at most 1e12",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--pixel-size", "0.5,NaN"],
+            "NaN is not a number above 0",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--time-interval", "inf"],
+            "inf is not a number above 0",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--chunk", "4294967296"],
+            "is not in 1..=65536",
+        ),
+        (
+            &[
+                "preview",
+                "DIR",
+                "img",
+                "--out",
+                "p.png",
+                "--size",
+                "4000000000",
+            ],
+            "is not in 1..=16384",
+        ),
+        (
+            &["report", "DIR", "--out", "r", "--size", "100000"],
+            "is not in 1..=4096",
+        ),
+        (
+            &["report", "DIR", "--out", "r", "--max-images", "0"],
+            "0 is not in 1..=100000",
+        ),
     ];
     for (args, message) in cases {
         let out = mifa_std()
@@ -861,6 +916,28 @@ fn numeric_options_out_of_range_are_refused_not_panics() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    // The size of a batch, checked once the loader knows the window and the channels.
+    let tmp_pkg = tmp.path().join("complete");
+    copy_dir(&repo("formats/manifest/valid/complete"), &tmp_pkg);
+    for (args, message) in [
+        (
+            vec!["--batch-size", "65536", "--patch", "16", "--channels", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"],
+            "a batch of 65536 samples of 17 channel(s) × 16 × 16 pixels holds 285212672 values, more than 268435456",
+        ),
+        (
+            vec!["--batch-size", "65536", "--sampling", "whole", "--channels", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"],
+            "a batch of 65536 samples of 17 channel(s) × 16 × 16 pixels",
+        ),
+    ] {
+        mifa()
+            .arg("load")
+            .arg(&tmp_pkg)
+            .args(["--split", "all"])
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
     }
     let channels = vec!["0"; 2000].join(",");
     mifa()
