@@ -4,6 +4,7 @@
 //! a new element, and `[ID]` picks the element whose `id` is `ID`, creating it if absent:
 //! `study.description`, `study.keywords[+].label`, `rembi.biosamples[hela].organisms[0].ncbi_taxon`.
 
+use crate::manifest::{self, MAX_DEPTH};
 use crate::metadata::checks;
 use crate::metadata::Person;
 use crate::package::{self, Package, UpdateError};
@@ -28,6 +29,20 @@ pub enum Error {
         /// Cause.
         #[source]
         source: serde_json::Error,
+    },
+    /// The value nests arrays and objects deeper than the manifest may hold at its path.
+    #[error("{path}: value {value} nests arrays and objects too deep: the path takes {steps} of the {MAX_DEPTH} levels a manifest may nest, so the value may nest at most {room}{hint}")]
+    TooDeep {
+        /// The path as given.
+        path: String,
+        /// The value, shortened.
+        value: String,
+        /// Levels the path takes.
+        steps: usize,
+        /// Levels left for the value.
+        room: usize,
+        /// How to store it as text instead, where that applies.
+        hint: &'static str,
     },
     /// An annotation set named by `--set` does not exist.
     #[error("annotation set {id:?} does not exist (known: {known}); create it with `mifa meta set DIR annotation_sets[{id}].title \"…\"`")]
@@ -64,11 +79,28 @@ pub enum Step {
     Id(String),
 }
 
-/// Parses a dotted path.
+/// Longest text of a path or value quoted in an error.
+const SHOWN: usize = 120;
+
+/// `text`, cut to [`SHOWN`] characters (with its length) so that an error stays readable.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(SHOWN) {
+        None => text.to_string(),
+        Some((i, _)) => format!("{}… ({} characters)", &text[..i], text.chars().count()),
+    }
+}
+
+/// Parses a dotted path. A path of more than [`MAX_DEPTH`] steps (keys and selectors) is
+/// refused: it could only lead deeper than a manifest may nest.
 pub fn parse_path(path: &str) -> Result<Vec<Step>, Error> {
     let bad = |reason: &str| Error::Path {
-        path: path.to_string(),
+        path: shorten(path),
         reason: reason.to_string(),
+    };
+    let too_long = || {
+        bad(&format!(
+            "more than {MAX_DEPTH} keys and [..] selectors, deeper than a manifest may nest"
+        ))
     };
     if path.is_empty() {
         return Err(bad("empty path"));
@@ -82,8 +114,14 @@ pub fn parse_path(path: &str) -> Result<Vec<Step>, Error> {
         if key.is_empty() {
             return Err(bad("empty key (two dots, or a leading '.' or '[')"));
         }
+        if steps.len() == MAX_DEPTH {
+            return Err(too_long());
+        }
         steps.push(Step::Key(key.to_string()));
         while !rest.is_empty() {
+            if steps.len() == MAX_DEPTH {
+                return Err(too_long());
+            }
             let close = rest.find(']').ok_or_else(|| bad("'[' without ']'"))?;
             let sel = &rest[1..close];
             steps.push(match sel {
@@ -286,7 +324,25 @@ pub fn set_in_package(
     raw: &str,
     mode: ValueMode,
 ) -> Result<(), Error> {
-    parse_path(path)?;
+    let steps = parse_path(path)?.len();
+    if mode != ValueMode::String {
+        // Measured on the text before parsing: a value deeper than the room left would make a
+        // manifest that cannot be read again (and serde_json recurses while parsing it).
+        let room = MAX_DEPTH - steps;
+        if manifest::too_deep_at(raw, room).is_some() {
+            return Err(Error::TooDeep {
+                path: shorten(path),
+                value: shorten(raw),
+                steps,
+                room,
+                hint: if mode == ValueMode::Auto {
+                    " (give --string to keep it as text)"
+                } else {
+                    ""
+                },
+            });
+        }
+    }
     let as_json = || serde_json::from_str::<Value>(raw);
     let candidates: Vec<Value> = match mode {
         ValueMode::String => vec![Value::String(raw.to_string())],
@@ -507,6 +563,30 @@ mod tests {
         assert!(parse_path("a..b").is_err());
         assert!(parse_path("a[0").is_err());
         assert!(parse_path("a[0]x").is_err());
+    }
+
+    #[test]
+    fn paths_longer_than_the_depth_limit_are_refused() {
+        let keys = |n: usize| vec!["k"; n].join(".");
+        assert_eq!(parse_path(&keys(MAX_DEPTH)).unwrap().len(), MAX_DEPTH);
+        // Selectors count as steps too: 32 keys with an index each.
+        assert_eq!(parse_path(&vec!["k[0]"; 32].join(".")).unwrap().len(), 64);
+        for path in [
+            keys(MAX_DEPTH + 1),
+            vec!["k[0]"; 33].join("."),
+            keys(100_000),
+        ] {
+            let msg = parse_path(&path).unwrap_err().to_string();
+            assert!(
+                msg.ends_with(
+                    "more than 64 keys and [..] selectors, deeper than a manifest may nest"
+                ),
+                "{msg}"
+            );
+            assert!(msg.len() < 300, "the path is shortened: {msg}");
+        }
+        let steps = "a".to_string() + &"[0]".repeat(200);
+        assert!(parse_path(&steps).is_err());
     }
 
     #[test]

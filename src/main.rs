@@ -7,8 +7,37 @@ use mifa::metadata::completeness::Completeness;
 use mifa::metadata::{Manifest, Person};
 use mifa::package::Package;
 use mifa::validate::{self, Report};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Standard output could not be written: a full disk, a closed pipe, a revoked terminal.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output")]
+struct Output(#[source] std::io::Error);
+
+/// `println!` that returns a failed write as [`Output`] (from the enclosing function) instead of
+/// panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(Output)?
+    };
+}
+
+/// `print!` that returns a failed write as [`Output`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write!(std::io::stdout().lock(), $($arg)*).map_err(Output)?
+    };
+}
+
+/// `eprintln!` that ignores a closed or failing standard error: there is nowhere left to
+/// report to, and a diagnostic is no reason to stop.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 // Imports allocate and free a plane-sized buffer per plane; mimalloc reuses them where glibc
 // maps and faults in fresh pages each time (measured: see benches/compare/README.md).
@@ -211,10 +240,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Most images shown as thumbnails (spread over the package).
-        #[arg(long, default_value_t = 48)]
+        #[arg(long, default_value_t = 48, value_parser = usize_in(1, 100_000))]
         max_images: usize,
         /// Longest side of a thumbnail in pixels.
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=4096))]
         size: u32,
     },
     /// Draw one image with its annotations (masks coloured per label, polygons outlined,
@@ -231,7 +260,7 @@ enum Command {
         #[arg(long)]
         level: Option<usize>,
         /// Longest side of the picture in pixels.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=16_384))]
         size: u32,
         /// Annotation sets to draw, comma-separated (default: every set of the image).
         #[arg(long, value_delimiter = ',')]
@@ -422,13 +451,13 @@ struct AddArgs {
     #[arg(long)]
     axes: Option<String>,
     /// Pixel size in x[,y[,z]] (overrides file metadata).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = positive_number)]
     pixel_size: Vec<f64>,
     /// Unit of --pixel-size (UDUNITS-2 name).
     #[arg(long, default_value = "micrometer")]
     unit: String,
     /// Time between frames.
-    #[arg(long)]
+    #[arg(long, value_parser = positive_number)]
     time_interval: Option<f64>,
     /// Unit of --time-interval.
     #[arg(long, default_value = "second")]
@@ -440,7 +469,7 @@ struct AddArgs {
     #[arg(long, default_value = "0.5", value_parser = ["0.5", "0.4"])]
     ngff: String,
     /// Chunk edge in y and x.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     chunk: u64,
     /// zstd compression level (1 fastest … 19 smallest).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=19))]
@@ -480,6 +509,17 @@ struct AddArgs {
     classes: Option<PathBuf>,
 }
 
+/// A pixel size or time interval: finite, above 0, at most 10¹² (the pyramid's levels double
+/// it, and the result must stay a finite JSON number).
+fn positive_number(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 1e12 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a number above 0 and at most 1e12"))
+    }
+}
+
 #[derive(Args)]
 struct AuthorArgs {
     /// Package directory.
@@ -505,17 +545,50 @@ struct AuthorArgs {
 }
 
 fn main() -> ExitCode {
-    // Die quietly on a closed pipe (`mifa validate DIR | head`), as Unix tools do.
-    // SAFETY: restoring the default disposition of SIGPIPE before any other thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    match run(Cli::parse()) {
+    // SIGPIPE stays ignored (Rust's default): a closed stdout arrives as an EPIPE write error,
+    // which `exit` treats as the reader having seen enough.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
+    let done = run(cli).and_then(|code| {
+        // `print!` output without a newline is still buffered; its failure counts too.
+        std::io::stdout().flush().map_err(Output)?;
+        Ok(code)
+    });
+    match done {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+        Err(e) => exit(&e),
+    }
+}
+
+/// Exit status and message of a failed command: 2, the "cannot run" status, except for a
+/// closed stdout (`mifa validate DIR | head`), which ends quietly with 0 as ripgrep does.
+fn exit(e: &anyhow::Error) -> ExitCode {
+    if let Some(Output(io)) = e.downcast_ref::<Output>() {
+        if io.kind() == std::io::ErrorKind::BrokenPipe {
+            return ExitCode::SUCCESS;
         }
+    }
+    errln!("error: {e:#}");
+    ExitCode::from(2)
+}
+
+/// Prints clap's help, version or usage error; a failed write is handled as [`exit`] does.
+fn usage(e: &clap::Error) -> ExitCode {
+    let status = ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    if e.use_stderr() {
+        // A usage error: a failing stderr leaves nothing to report to.
+        let _ = e.print();
+        return status;
+    }
+    let printed = e
+        .print()
+        .and_then(|()| std::io::stdout().flush())
+        .map_err(|io| anyhow::Error::new(Output(io)));
+    match printed {
+        Ok(()) => status,
+        Err(err) => exit(&err),
     }
 }
 
@@ -535,8 +608,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             m.study.description = description;
             Package::create(&dir, m)
                 .with_context(|| format!("cannot create package {}", dir.display()))?;
-            println!("created package {}", dir.display());
-            println!("next: fill the metadata (mifa meta set / mifa author add / mifa meta import), then `mifa validate {}`", dir.display());
+            outln!("created package {}", dir.display());
+            outln!("next: fill the metadata (mifa meta set / mifa author add / mifa meta import), then `mifa validate {}`", dir.display());
         }
         Command::Meta(MetaCommand::Set {
             dir,
@@ -554,7 +627,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let mut pkg = open(&dir)?;
             edit::set_in_package(&mut pkg, &path, &value, mode)?;
-            println!("set {path}");
+            outln!("set {path}");
         }
         Command::Meta(MetaCommand::Get { dir, path }) => {
             let pkg = open(&dir)?;
@@ -564,8 +637,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => doc,
             };
             match v {
-                serde_json::Value::String(s) => println!("{s}"),
-                other => println!("{}", serde_json::to_string_pretty(&other)?),
+                serde_json::Value::String(s) => outln!("{s}"),
+                other => outln!("{}", serde_json::to_string_pretty(&other)?),
             }
         }
         Command::Meta(MetaCommand::Unset { dir, path }) => {
@@ -574,12 +647,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 edit::unset(doc, &path).map_err(mifa::package::UpdateError::Change)
             })
             .map_err(edit::Error::from)?;
-            println!("removed {path}");
+            outln!("removed {path}");
         }
         Command::Meta(MetaCommand::Import { dir, sheet }) => {
             let mut pkg = open(&dir)?;
             let changed = mifa::sheet::import(&mut pkg, &sheet)?;
-            println!(
+            outln!(
                 "imported {}: {} value(s) changed",
                 sheet.display(),
                 changed.len()
@@ -607,8 +680,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 PersonList::Set(id) => format!("annotators of {id}"),
             };
             match what {
-                Added::New => println!("added {} to the {target}", a.name),
-                Added::Merged => println!("updated {} in the {target}", a.name),
+                Added::New => outln!("added {} to the {target}", a.name),
+                Added::Merged => outln!("updated {} in the {target}", a.name),
             }
         }
         Command::Author(AuthorCommand::List { dir }) => {
@@ -624,7 +697,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 } else {
                     format!(" [annotated: {}]", c.sets.join(", "))
                 };
-                println!(
+                outln!(
                     "{}{orcid} ({}){sets}",
                     c.name,
                     if c.roles.is_empty() {
@@ -638,9 +711,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate { dir, json } => {
             let report = validate::validate(&dir)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+                outln!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
-                print_report(&report);
+                print_report(&report)?;
             }
             return Ok(if report.is_valid() {
                 ExitCode::SUCCESS
@@ -652,9 +725,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let pkg = open(&dir)?;
             let info = mifa::info::info(&pkg);
             if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
+                outln!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                print!("{info}");
+                out!("{info}");
             }
         }
         Command::Add(a) => add(*a)?,
@@ -680,23 +753,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 let r = mifa::tracks::export_tracks(&pkg, set, to, &out)?;
                 for n in &r.notes {
-                    println!("note: {n}");
+                    outln!("note: {n}");
                 }
-                println!("wrote {}: {}", out.display(), stats_line(&r.stats));
+                outln!("wrote {}: {}", out.display(), stats_line(&r.stats));
                 return Ok(ExitCode::SUCCESS);
             }
             if format == "coco" {
                 let opts = mifa::vectors::CocoExportOptions { sets, polygons };
                 let fid = mifa::vectors::export_coco(&pkg, &out, &opts)?;
-                println!("wrote {}", out.display());
-                println!("{fid}");
+                outln!("wrote {}", out.display());
+                outln!("{fid}");
                 return Ok(ExitCode::SUCCESS);
             }
             if format == "geojson" {
                 for fid in mifa::vectors::export_geojson(&pkg, &out, &sets)? {
-                    println!("{fid}");
+                    outln!("{fid}");
                 }
-                println!("wrote {}", out.display());
+                outln!("wrote {}", out.display());
                 return Ok(ExitCode::SUCCESS);
             }
             let compression = match compression.as_str() {
@@ -706,9 +779,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let files = mifa::images::export_tiff(&pkg, &out, compression)?;
             for f in &files {
-                println!("wrote {}", f.display());
+                outln!("wrote {}", f.display());
             }
-            println!("{} file(s) in {}", files.len(), out.display());
+            outln!("{} file(s) in {}", files.len(), out.display());
         }
         Command::Split {
             dir,
@@ -743,7 +816,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .collect::<std::collections::BTreeSet<_>>()
                     .len()
             };
-            println!(
+            outln!(
                 "split {:?} ({}, seed {}, grouped by {}){}",
                 s.id,
                 s.method,
@@ -756,7 +829,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             );
             for (k, l) in [("train", &s.train), ("val", &s.val), ("test", &s.test)] {
-                println!(
+                outln!(
                     "  {k:<5} {:>5} images in {:>4} groups",
                     l.len(),
                     n_groups(l)
@@ -768,7 +841,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ("test", s.fractions.test, &s.test),
             ] {
                 if share > 0.0 && l.is_empty() {
-                    eprintln!(
+                    errln!(
                         "warning: {k} asked for {:.0}% but got no image: there are only {} groups",
                         share * 100.0,
                         groups
@@ -778,7 +851,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
-            println!("  inputs {}", s.inputs_hash);
+            outln!("  inputs {}", s.inputs_hash);
         }
         Command::Load(a) => load(*a)?,
         Command::Release {
@@ -812,7 +885,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let r = mifa::versions::release(&pkg, &req)
                 .with_context(|| format!("cannot release {}", dir.display()))?;
             let bytes: u64 = r.files.iter().map(|f| f.size).sum();
-            println!(
+            outln!(
                 "released {} ({} files, {}): {}",
                 r.version,
                 r.files.len(),
@@ -820,14 +893,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 r.dataset_sha256
             );
             if let Some(p) = &r.previous {
-                println!(
+                outln!(
                     "previous: {} (record sha256:{})",
-                    p.version, p.record_sha256
+                    p.version,
+                    p.record_sha256
                 );
             }
-            println!("credit: {} people", r.credit.len());
+            outln!("credit: {} people", r.credit.len());
             if !r.released_with_errors.is_empty() {
-                eprintln!(
+                errln!(
                     "warning: released with {} validation error(s), recorded in the release",
                     r.released_with_errors.len()
                 );
@@ -837,7 +911,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let v = mifa::versions::verify(&dir, version.as_deref())
                 .with_context(|| format!("cannot verify {}", dir.display()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for (what, list) in [
                     ("missing", &v.missing),
@@ -847,11 +921,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ("chain", &v.chain_errors),
                 ] {
                     for p in list {
-                        println!("{what:<10} {p}");
+                        outln!("{what:<10} {p}");
                     }
                 }
                 if v.ok() {
-                    println!("ok: the package is release {} exactly", v.version);
+                    outln!("ok: the package is release {} exactly", v.version);
                 }
             }
             if !v.ok() {
@@ -862,11 +936,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let pkg = Package::open(&dir)?;
             let (latest, credit) = mifa::versions::current_credit(&pkg)?;
             match format.as_str() {
-                "json" => println!("{}", serde_json::to_string_pretty(&credit)?),
+                "json" => outln!("{}", serde_json::to_string_pretty(&credit)?),
                 "cff" if credit.is_empty() => bail!(
                     "nobody is credited yet, and CITATION.cff needs at least one author: add them with `mifa author add`"
                 ),
-                "cff" => print!(
+                "cff" => out!(
                     "{}",
                     mifa::versions::citation_cff(pkg.manifest(), &credit, latest.as_ref())
                 ),
@@ -882,7 +956,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         } else {
                             format!("; sets: {}", c.sets.join(", "))
                         };
-                        println!(
+                        outln!(
                             "{}{orcid} — {} (since {}{sets})",
                             c.name,
                             if c.roles.is_empty() {
@@ -909,16 +983,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             let d = mifa::versions::diff(&a, &b)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
+                outln!("{}", serde_json::to_string_pretty(&d)?);
             } else {
-                print!("{d}");
+                out!("{d}");
             }
         }
         Command::Restore { dir, version, set } => {
             let mut pkg = Package::open(&dir)?;
             let r = mifa::versions::restore(&mut pkg, &version, &set)
                 .with_context(|| format!("cannot restore set {set:?} of {}", dir.display()))?;
-            println!(
+            outln!(
                 "restored set {set:?} as of {version}: {} files written, {} removed",
                 r.written.len(),
                 r.removed.len()
@@ -945,8 +1019,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 force,
             };
-            let print_plan = |plan: &bia::Plan| {
-                println!(
+            let print_plan = |plan: &bia::Plan| -> Result<()> {
+                outln!(
                     "release {} ({}): {} files, {} to upload; route: {}",
                     plan.version,
                     plan.fingerprint,
@@ -960,15 +1034,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 );
                 for p in &plan.problems {
-                    eprintln!("{p}");
+                    errln!("{p}");
                 }
+                Ok(())
             };
             if check_only || out.is_none() {
                 if !check_only {
                     bail!("give --out SUBMISSION_DIR, or --check-only");
                 }
                 let plan = bia::plan(&pkg, &opts)?;
-                print_plan(&plan);
+                print_plan(&plan)?;
                 if !plan.errors().is_empty() {
                     return Ok(ExitCode::from(1));
                 }
@@ -976,8 +1051,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let out = out.unwrap_or_default();
                 let done = bia::publish(&pkg, &out, &opts)
                     .with_context(|| format!("cannot publish {}", dir.display()))?;
-                print_plan(&done.plan);
-                println!(
+                print_plan(&done.plan)?;
+                outln!(
                     "wrote {}: submission.tsv, submission.json, upload/ ({} files); next steps in {}",
                     out.display(),
                     done.plan.files.len(),
@@ -989,13 +1064,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let problems = mifa::publish::bia::check(&dir)
                 .with_context(|| format!("cannot check {}", dir.display()))?;
             for p in &problems {
-                println!("{p}");
+                outln!("{p}");
             }
             let errors = problems
                 .iter()
                 .filter(|p| p.severity == mifa::publish::bia::Severity::Error)
                 .count();
-            println!(
+            outln!(
                 "{}: {errors} error(s), {} warning(s)",
                 dir.display(),
                 problems.len() - errors
@@ -1017,7 +1092,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let r = mifa::publish::report::write_report(&pkg, &out, &opts)
                 .with_context(|| format!("cannot write the report of {}", dir.display()))?;
-            println!(
+            outln!(
                 "wrote {}: {} of {} image(s) shown, {} overlay layer(s); open {}",
                 out.display(),
                 r.shown,
@@ -1052,7 +1127,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .iter()
                 .map(|l| format!("{} ({}, {} objects)", l.set, l.kind.as_str(), l.objects))
                 .collect();
-            println!(
+            outln!(
                 "wrote {} ({} × {}, level {}{}): {}",
                 out.display(),
                 p.width,
@@ -1070,12 +1145,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             );
             for n in &p.notes {
-                eprintln!("note: {n}");
+                errln!("note: {n}");
             }
         }
         Command::Schema { which } => match which.as_str() {
-            "manifest" => print!("{}", mifa::manifest::schema_text()),
-            "version" => print!("{}", mifa::versions::schema_text()),
+            "manifest" => out!("{}", mifa::manifest::schema_text()),
+            "version" => out!("{}", mifa::versions::schema_text()),
             _ => bail!("unknown schema {which:?}"),
         },
     }
@@ -1109,35 +1184,41 @@ impl mifa::images::Progress for Bar {
     }
 }
 
-fn print_import(r: &mifa::vectors::Imported) {
+fn print_import(r: &mifa::vectors::Imported) -> Result<()> {
     const SHOWN: usize = 20;
     for w in r.warnings.iter().take(SHOWN) {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     if r.warnings.len() > SHOWN {
-        eprintln!("warning: … and {} more", r.warnings.len() - SHOWN);
+        errln!("warning: … and {} more", r.warnings.len() - SHOWN);
     }
     for d in r.fidelity.dropped.iter().take(SHOWN) {
-        eprintln!(
+        errln!(
             "dropped: image {}, object {}: {}",
-            d.image, d.object, d.reason
+            d.image,
+            d.object,
+            d.reason
         );
     }
     if !r.images_added.is_empty() {
-        println!(
+        outln!(
             "added {} image(s): {}",
             r.images_added.len(),
             r.images_added.join(", ")
         );
     }
-    println!(
+    outln!(
         "imported into set {}: {} object(s), {} image label(s), {} file(s)",
-        r.set, r.objects, r.image_labels, r.files
+        r.set,
+        r.objects,
+        r.image_labels,
+        r.files
     );
     if !r.classes_added.is_empty() {
-        println!("new classes: {}", r.classes_added.join(", "));
+        outln!("new classes: {}", r.classes_added.join(", "));
     }
-    println!("{}", r.fidelity);
+    outln!("{}", r.fidelity);
+    Ok(())
 }
 
 fn stats_line(s: &mifa::annotations::tracks::Stats) -> String {
@@ -1164,12 +1245,12 @@ fn import_tracks(a: ImportArgs) -> Result<()> {
     };
     let r = mifa::tracks::import_tracks(&mut pkg, from, &a.file, &a.set, &opts)?;
     for n in &r.notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
     if let Some((path, n)) = &r.labels {
-        println!("wrote label {path} ({n} objects)");
+        outln!("wrote label {path} ({n} objects)");
     }
-    println!("imported into set {}: {}", a.set, stats_line(&r.stats));
+    outln!("imported into set {}: {}", a.set, stats_line(&r.stats));
     Ok(())
 }
 
@@ -1217,8 +1298,7 @@ fn import(a: ImportArgs) -> Result<()> {
             r
         }
     };
-    print_import(&r);
-    Ok(())
+    print_import(&r)
 }
 
 fn convert(c: ConvertCommand) -> Result<()> {
@@ -1238,7 +1318,7 @@ fn convert(c: ConvertCommand) -> Result<()> {
             };
             let fid =
                 mifa::vectors::polygons_to_mask(&mut pkg, &set, &name, kind, &Default::default())?;
-            println!("{fid}");
+            outln!("{fid}");
         }
         ConvertCommand::ToPolygons {
             dir,
@@ -1254,7 +1334,7 @@ fn convert(c: ConvertCommand) -> Result<()> {
                 }
             }
             let fid = mifa::vectors::mask_to_polygons(&mut pkg, &mask, &set, simplify, replace)?;
-            println!("{fid}");
+            outln!("{fid}");
         }
     }
     Ok(())
@@ -1272,9 +1352,6 @@ fn add(a: AddArgs) -> Result<()> {
         zstd_level: a.zstd_level,
         ..Default::default()
     };
-    if a.chunk == 0 {
-        bail!("--chunk must be at least 1");
-    }
     let kind = if a.kind == "semantic" {
         MaskKind::Semantic
     } else {
@@ -1298,7 +1375,7 @@ fn add(a: AddArgs) -> Result<()> {
         let bar = Bar(progress_bar());
         let n = images::add_mask(&mut pkg, &image, &mask, &name, kind, &opts, &bar)?;
         bar.0.finish_and_clear();
-        println!(
+        outln!(
             "added label {name} to {image}: {n} object(s), from {}",
             mask.display()
         );
@@ -1345,7 +1422,7 @@ fn add(a: AddArgs) -> Result<()> {
             .iter()
             .map(|(n, k)| format!("{n} ({k} objects)"))
             .collect();
-        println!(
+        outln!(
             "added {} from {}: {} {} {:?}, {} level(s){}",
             x.id,
             x.source.display(),
@@ -1360,7 +1437,7 @@ fn add(a: AddArgs) -> Result<()> {
             }
         );
     }
-    println!(
+    outln!(
         "{} image(s), {:.1} MB of pixels (images and masks) in {:.2} s ({:.1} MB/s)",
         added.len(),
         bytes as f64 / 1e6,
@@ -1370,10 +1447,10 @@ fn add(a: AddArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_report(report: &Report) {
+fn print_report(report: &Report) -> Result<()> {
     let errors = report.errors();
     let warnings = report.warnings();
-    println!(
+    outln!(
         "{}: {}, {} error(s), {} warning(s)",
         report.package.display(),
         if errors.is_empty() {
@@ -1385,18 +1462,19 @@ fn print_report(report: &Report) {
         warnings.len()
     );
     for e in &errors {
-        println!("  error: {e}");
+        outln!("  error: {e}");
     }
     for w in &warnings {
-        println!("  warning: {w}");
+        outln!("  warning: {w}");
     }
     if let Some(c) = &report.completeness {
-        print_completeness(c);
+        print_completeness(c)?;
     }
+    Ok(())
 }
 
-fn print_completeness(c: &Completeness) {
-    println!("\nMIFA/REMBI completeness");
+fn print_completeness(c: &Completeness) -> Result<()> {
+    outln!("\nMIFA/REMBI completeness");
     for m in &c.modules {
         if m.required.total + m.recommended.total + m.optional.total == 0 {
             let why = match m.module.as_str() {
@@ -1404,7 +1482,7 @@ fn print_completeness(c: &Completeness) {
                 "annotations" => "no annotation sets yet",
                 _ => "not used",
             };
-            println!("  {:<18} ({why})", m.module.as_str());
+            outln!("  {:<18} ({why})", m.module.as_str());
             continue;
         }
         let mark = if m.required.met == m.required.total {
@@ -1412,7 +1490,7 @@ fn print_completeness(c: &Completeness) {
         } else {
             "  "
         };
-        println!(
+        outln!(
             "  {:<18} required {}/{}, recommended {}/{}, optional {}/{} {mark}",
             m.module.as_str(),
             m.required.met,
@@ -1424,14 +1502,15 @@ fn print_completeness(c: &Completeness) {
         );
     }
     if c.required_complete() {
-        println!("  every required field is filled");
+        outln!("  every required field is filled");
     }
     if !c.gaps.is_empty() {
-        println!("\ngaps ({}):", c.gaps.len());
+        outln!("\ngaps ({}):", c.gaps.len());
         for g in &c.gaps {
-            println!("  [{}] {}: {}", g.level.as_str(), g.path, g.hint);
+            outln!("  [{}] {}: {}", g.level.as_str(), g.path, g.hint);
         }
     }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -1451,16 +1530,16 @@ struct LoadArgs {
     #[arg(long)]
     set: Option<String>,
     /// Patch side, pixels.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=MAX_PATCH))]
     patch: u64,
     /// Samples per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = usize_in(1, MAX_BATCH))]
     batch_size: usize,
     /// Batches to iterate (across epochs; default one epoch).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     batches: Option<u64>,
-    /// Worker threads.
-    #[arg(long, default_value_t = 2)]
+    /// Worker threads (0: in the calling thread).
+    #[arg(long, default_value_t = 2, value_parser = usize_in(0, MAX_WORKERS))]
     workers: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]
@@ -1472,10 +1551,10 @@ struct LoadArgs {
     #[arg(long, default_value_t = 0.0)]
     foreground: f64,
     /// Grid sampling: step between windows (default the patch size).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     stride: Option<u64>,
     /// Random sampling: samples per epoch (default: as many as grid windows).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_SAMPLES))]
     samples_per_epoch: Option<u64>,
     /// Pyramid level.
     #[arg(long, default_value_t = 0)]
@@ -1493,19 +1572,19 @@ struct LoadArgs {
     #[arg(long)]
     rot90: bool,
     /// Random crop of each window to this side.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_PATCH))]
     crop: Option<u64>,
-    /// Points: render heatmaps with this sigma.
-    #[arg(long)]
+    /// Points: render heatmaps with this sigma (pixels, above 0, at most 1000).
+    #[arg(long, value_parser = heatmap_sigma)]
     heatmap_sigma: Option<f32>,
     /// Bound of the decoded-chunk cache, MiB (0: no cache).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = usize_in(0, MAX_CACHE_MB))]
     cache_mb: usize,
     /// Distributed: this rank …
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = usize_in(0, MAX_WORLD - 1))]
     rank: usize,
     /// … of this many.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = usize_in(1, MAX_WORLD))]
     world_size: usize,
     /// Drop the last partial batch.
     #[arg(long)]
@@ -1515,8 +1594,61 @@ struct LoadArgs {
     json: bool,
 }
 
+// Bounds of `mifa load`'s numbers: far above any real use, low enough that no value the user
+// types makes a thread spawn fail, a size overflow or an allocation beyond memory.
+const MAX_WORKERS: usize = 256;
+const MAX_BATCH: usize = 65_536;
+const MAX_PATCH: u64 = 65_536;
+/// Values in one batch (samples × channels × window pixels): 1 GiB of f32.
+const MAX_BATCH_VALUES: u64 = 1 << 28;
+const MAX_CHANNELS: usize = 1024;
+/// Each epoch orders its samples in memory (8 bytes each, a few copies).
+const MAX_SAMPLES: u64 = 10_000_000;
+const MAX_CACHE_MB: usize = 1 << 20;
+const MAX_WORLD: usize = 65_536;
+
+/// Parser of a `usize` option within `min..=max`, with clap's range message.
+fn usize_in(min: usize, max: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min as u64..=max as u64)
+}
+
+/// `--heatmap-sigma`: a positive finite number of pixels, at most 1000 (the kernel spans
+/// six sigmas; more than that only fills the patch).
+fn heatmap_sigma(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 1000.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s} is not a number of pixels above 0 and at most 1000"
+        ))
+    }
+}
+
+/// Checks what one option cannot: the size of a batch, from the batch size and the planned
+/// loader's window and channels (whole planes take their size from the images).
+fn check_batch_size(batch_size: usize, loader: &mifa::loader::Loader) -> Result<()> {
+    let (h, w) = loader.patch_shape();
+    let values = (batch_size as u64)
+        .saturating_mul(loader.channels() as u64)
+        .saturating_mul(h.saturating_mul(w));
+    if values > MAX_BATCH_VALUES {
+        bail!(
+            "a batch of {batch_size} samples of {} channel(s) × {h} × {w} pixels holds {values} values, more than {MAX_BATCH_VALUES}: lower --batch-size, --patch or --crop",
+            loader.channels()
+        );
+    }
+    Ok(())
+}
+
 fn load(a: LoadArgs) -> Result<()> {
     use mifa::loader::{Augment, Loader, Normalize, Sampling, Subset, TaskKind};
+    if let Some(c) = a.channels.as_ref().filter(|c| c.len() > MAX_CHANNELS) {
+        bail!(
+            "--channels lists {} channels; at most {MAX_CHANNELS} can be served",
+            c.len()
+        );
+    }
     let subset: Subset = a.split.parse()?;
     let task: TaskKind = a.task.parse()?;
     let sampling = match a.sampling.as_str() {
@@ -1576,6 +1708,7 @@ fn load(a: LoadArgs) -> Result<()> {
         .build()
         .with_context(|| format!("cannot load {}", a.dir.display()))?;
     let build_s = t_build.elapsed().as_secs_f64();
+    check_batch_size(a.batch_size, &loader)?;
     let per_epoch = loader.batches_per_epoch();
     let want = a.batches.unwrap_or(per_epoch);
     if per_epoch == 0 {
@@ -1662,7 +1795,7 @@ fn load(a: LoadArgs) -> Result<()> {
                 )
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "tool": "mifa load",
@@ -1693,25 +1826,25 @@ fn load(a: LoadArgs) -> Result<()> {
         );
         return Ok(());
     }
-    println!(
+    outln!(
         "{} images, {} samples per epoch, {} batches per epoch of {} (planned in {build_s:.2} s)",
         loader.images().len(),
         loader.num_samples(),
         per_epoch,
         a.batch_size
     );
-    println!(
+    outln!(
         "{got} batches, {patches} patches of {}×{}×{}: first batch after {first_batch_s:.3} s",
         loader.channels(),
         loader.patch_shape().0,
         loader.patch_shape().1
     );
-    println!(
+    outln!(
         "throughput{}: {rate:.0} patches/s, {mb:.1} MB/s of stored pixels ({} workers)",
         if timed { " after the first batch" } else { "" },
         a.workers
     );
-    println!(
+    outln!(
         "reads: {} chunks decoded ({:.1} MB, {:.0} MB/s per worker while decoding), {} cache hits, cache {:.1} MB",
         st.decoded_chunks,
         st.decoded_bytes as f64 / 1e6,
@@ -1721,26 +1854,26 @@ fn load(a: LoadArgs) -> Result<()> {
     );
     match task {
         TaskKind::Semantic | TaskKind::Instance => {
-            println!("foreground fraction {:.3}", fg);
+            outln!("foreground fraction {:.3}", fg);
             if task == TaskKind::Semantic {
                 let parts: Vec<String> = classes
                     .iter()
                     .map(|(k, v)| format!("{k}: {:.3}", *v as f64 / total_class.max(1) as f64))
                     .collect();
-                println!("class balance (pixel fraction) {}", parts.join(", "));
+                outln!("class balance (pixel fraction) {}", parts.join(", "));
             }
         }
-        TaskKind::Detection => println!(
+        TaskKind::Detection => outln!(
             "{:.2} boxes per patch",
             boxes as f64 / patches.max(1) as f64
         ),
-        TaskKind::Points => println!(
+        TaskKind::Points => outln!(
             "{:.2} points per patch",
             points as f64 / patches.max(1) as f64
         ),
         TaskKind::Classification => {
             let parts: Vec<String> = classes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            println!("classes (samples) {}", parts.join(", "));
+            outln!("classes (samples) {}", parts.join(", "));
         }
         TaskKind::Images => {}
     }

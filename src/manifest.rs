@@ -12,6 +12,11 @@ use std::sync::OnceLock;
 /// File name of the manifest inside a package.
 pub const FILE_NAME: &str = "mifa.json";
 
+/// Deepest nesting of arrays and objects a manifest may have (the root object is level 1).
+/// The reader refuses deeper documents and `mifa meta set` / `meta import` refuse to write
+/// them, so that whatever mifa writes it can read again; serde_json's own limit is 128.
+pub const MAX_DEPTH: usize = 64;
+
 /// Errors reading or parsing a manifest.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -35,6 +40,26 @@ pub enum Error {
         column: usize,
         /// What the parser expected.
         message: String,
+    },
+    /// Arrays and objects nested deeper than [`MAX_DEPTH`].
+    #[error("{path}:{line}:{column}: arrays and objects nest deeper than {MAX_DEPTH} levels here, the most a manifest may nest")]
+    TooDeep {
+        /// The manifest path.
+        path: PathBuf,
+        /// 1-based line of the bracket that goes one level too deep.
+        line: usize,
+        /// 1-based column of that bracket.
+        column: usize,
+    },
+    /// A document built in memory (by an edit or a merge) nests deeper than [`MAX_DEPTH`].
+    #[error(
+        "{path}: {at:?} is nested more than {MAX_DEPTH} levels deep, the most a manifest may nest"
+    )]
+    Depth {
+        /// The manifest path.
+        path: PathBuf,
+        /// Dotted path of the first value too deep.
+        at: String,
     },
     /// `format_version` missing, not `major.minor`, or newer than this build reads.
     #[error("{path}: format_version: {message}")]
@@ -105,14 +130,117 @@ fn validator() -> &'static jsonschema::Validator {
     })
 }
 
-/// Parses text into JSON, reporting line and column when it is malformed.
+/// Parses text into JSON, reporting line and column when it is malformed. Documents nested
+/// deeper than [`MAX_DEPTH`] are refused by a scan before parsing, so that no parser recursion
+/// depends on the file.
 pub fn parse_json(path: &Path, text: &str) -> Result<Value, Error> {
+    if let Some((line, column)) = too_deep_at(text, MAX_DEPTH) {
+        return Err(Error::TooDeep {
+            path: path.to_path_buf(),
+            line,
+            column,
+        });
+    }
     serde_json::from_str(text).map_err(|e| Error::Malformed {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
         message: strip_position(&e.to_string()),
     })
+}
+
+/// Line and column (1-based) of the first `[` or `{` outside strings that opens level
+/// `limit + 1`; `None` when the text never nests deeper than `limit`. Malformed text is scanned
+/// all the same: the parser reports what else is wrong with it.
+pub fn too_deep_at(text: &str, limit: usize) -> Option<(usize, usize)> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut line, mut line_start) = (1usize, 0usize);
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    // Columns count characters, as serde_json's do.
+                    let column = text[line_start..i].chars().count() + 1;
+                    return Some((line, column));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Dotted path (`a.b[2]`, empty for the root) of the first array or object nested deeper
+/// than `limit` levels (a scalar is 0 levels, `[]` 1); `None` when none is. Walks without
+/// recursion, so that any value can be measured.
+pub fn too_deep_value(value: &Value, limit: usize) -> Option<String> {
+    enum Level<'a> {
+        Array(std::iter::Enumerate<std::slice::Iter<'a, Value>>),
+        Object(serde_json::map::Iter<'a>),
+    }
+    enum Label<'a> {
+        Index(usize),
+        Key(&'a str),
+    }
+    fn open(v: &Value) -> Option<Level<'_>> {
+        match v {
+            Value::Array(a) => Some(Level::Array(a.iter().enumerate())),
+            Value::Object(m) => Some(Level::Object(m.iter())),
+            _ => None,
+        }
+    }
+    let render = |labels: &[Label]| {
+        let mut out = String::new();
+        for l in labels {
+            match l {
+                Label::Index(i) => out.push_str(&format!("[{i}]")),
+                Label::Key(k) if out.is_empty() => out.push_str(k),
+                Label::Key(k) => out.push_str(&format!(".{k}")),
+            }
+        }
+        out
+    };
+    // `labels[k]` is how `levels[k + 1]` was reached from `levels[k]`.
+    let mut levels: Vec<Level> = open(value).into_iter().collect();
+    let mut labels: Vec<Label> = Vec::new();
+    if levels.len() > limit {
+        return Some(String::new());
+    }
+    while let Some(top) = levels.last_mut() {
+        let next = match top {
+            Level::Array(it) => it.next().map(|(i, v)| (Label::Index(i), v)),
+            Level::Object(it) => it.next().map(|(k, v)| (Label::Key(k.as_str()), v)),
+        };
+        let Some((label, child)) = next else {
+            levels.pop();
+            labels.pop();
+            continue;
+        };
+        if let Some(level) = open(child) {
+            levels.push(level);
+            labels.push(label);
+            if levels.len() > limit {
+                return Some(render(&labels));
+            }
+        }
+    }
+    None
 }
 
 fn strip_position(msg: &str) -> String {
@@ -257,6 +385,14 @@ pub fn read(path: &Path) -> Result<(Manifest, Value), Error> {
 
 /// Version-checks, schema-checks and deserialises a parsed manifest.
 pub fn from_value(path: &Path, doc: Value) -> Result<(Manifest, Value), Error> {
+    // A document built in memory (an edit, a merge) is held to the reader's limit, so that
+    // nothing is written that mifa cannot open again.
+    if let Some(at) = too_deep_value(&doc, MAX_DEPTH) {
+        return Err(Error::Depth {
+            path: path.to_path_buf(),
+            at,
+        });
+    }
     check_version(path, &doc)?;
     let errors = schema_errors(&doc);
     if !errors.is_empty() {
@@ -343,5 +479,84 @@ mod tests {
         let back: Value = serde_json::from_str(&to_text(&m)).unwrap();
         assert_eq!(back["study"]["x-lab"]["freezer"], 3);
         assert_eq!(back["custom"], serde_json::json!([1, 2]));
+    }
+
+    fn nested(n: usize) -> String {
+        format!("{}{}", "[".repeat(n), "]".repeat(n))
+    }
+
+    #[test]
+    fn depth_scan_counts_brackets_outside_strings() {
+        assert_eq!(too_deep_at(&nested(64), 64), None);
+        assert_eq!(too_deep_at(&nested(65), 64), Some((1, 65)));
+        // Brackets inside strings, escaped quotes included, do not count.
+        let text = format!("{{\"a\": \"\\\"{}\"}}", "[".repeat(100));
+        assert_eq!(too_deep_at(&text, 2), None);
+        assert_eq!(too_deep_at("{\n  \"a\": [[[1]]]\n}", 3), Some((2, 10)));
+        // Unbalanced closers neither underflow nor hide later depth.
+        assert_eq!(too_deep_at("]]]][[", 1), Some((1, 6)));
+    }
+
+    #[test]
+    fn too_deep_documents_are_refused_before_parsing() {
+        let err = parse_json(Path::new("p/mifa.json"), &"[".repeat(1_000_000)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p/mifa.json:1:65: arrays and objects nest deeper than 64 levels here, the most a manifest may nest"
+        );
+        assert!(parse_json(Path::new("m.json"), &nested(MAX_DEPTH)).is_ok());
+    }
+
+    #[test]
+    fn too_deep_values_are_found_without_recursion() {
+        let mut v = serde_json::json!(1);
+        for i in 0..10_000 {
+            // Built by hand: `json!` serialises what it interpolates, recursively.
+            v = if i % 2 == 0 {
+                Value::Array(vec![v])
+            } else {
+                Value::Object(serde_json::Map::from_iter([("k".to_string(), v)]))
+            };
+        }
+        let at = too_deep_value(&v, 3).unwrap();
+        assert_eq!(at, "k[0].k");
+        assert_eq!(
+            too_deep_value(&serde_json::json!({"a": [1, {"b": 2}]}), 3),
+            None
+        );
+        assert_eq!(
+            too_deep_value(&serde_json::json!({"a": [1, {"b": []}]}), 3).as_deref(),
+            Some("a[1].b")
+        );
+        assert_eq!(
+            too_deep_value(&serde_json::json!([]), 0).as_deref(),
+            Some("")
+        );
+        // Drop a deep value without recursing either (serde_json's Drop recurses).
+        let mut stack = vec![v];
+        while let Some(mut x) = stack.pop() {
+            match &mut x {
+                Value::Array(a) => stack.append(a),
+                Value::Object(m) => stack.extend(std::mem::take(m).into_iter().map(|(_, v)| v)),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn from_value_refuses_documents_deeper_than_the_reader_reads() {
+        let mut doc = serde_json::json!({"format_version": "0.1", "study": {"title": "t", "license": "CC0-1.0"}});
+        doc["x"] = serde_json::from_str(&nested(MAX_DEPTH - 1)).unwrap();
+        assert!(from_value(Path::new("m.json"), doc.clone()).is_ok());
+        doc["x"] = serde_json::from_str(&nested(MAX_DEPTH)).unwrap();
+        let msg = from_value(Path::new("m.json"), doc)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("m.json: \"x[0][0]")
+                && msg
+                    .ends_with("is nested more than 64 levels deep, the most a manifest may nest"),
+            "{msg}"
+        );
     }
 }

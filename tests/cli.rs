@@ -550,3 +550,403 @@ fn schema_command_prints_the_committed_schema() {
     let committed = fs::read_to_string(repo("formats/manifest/schema.json")).unwrap();
     mifa().arg("schema").assert().success().stdout(committed);
 }
+
+/// The binary as a plain process, for tests that give it their own stdout.
+fn mifa_std() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mifa"))
+}
+
+/// A package with an author and a release, so that every reading command has output.
+fn released(tmp: &Path) -> PathBuf {
+    let pkg = init(tmp);
+    mifa()
+        .args(["author", "add"])
+        .arg(&pkg)
+        .args(["--name", "Ada Lovelace", "--role", "annotator"])
+        .assert()
+        .success();
+    mifa()
+        .arg("release")
+        .arg(&pkg)
+        .args([
+            "--version",
+            "1.0.0",
+            "--changes",
+            "first",
+            "--allow-invalid",
+        ])
+        .assert()
+        .success();
+    pkg
+}
+
+fn no_panic(stderr: &[u8]) {
+    let text = String::from_utf8_lossy(stderr);
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn a_full_stdout_is_reported_by_every_printing_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = released(tmp.path());
+    let commands: &[&[&str]] = &[
+        &["validate", "DIR"],
+        &["validate", "DIR", "--json"],
+        &["info", "DIR"],
+        &["info", "DIR", "--json"],
+        &["meta", "get", "DIR"],
+        &["meta", "get", "DIR", "study.title"],
+        &["author", "list", "DIR"],
+        &["credit", "DIR"],
+        &["credit", "DIR", "--format", "json"],
+        &["credit", "DIR", "--format", "cff"],
+        &["diff", "DIR", "1.0.0"],
+        &["diff", "DIR", "1.0.0", "--json"],
+        &["verify", "DIR"],
+        &["verify", "DIR", "--json"],
+        &["schema"],
+        &["schema", "version"],
+        &[
+            "meta",
+            "set",
+            "DIR",
+            "study.description",
+            "Nuclei of HeLa cells",
+        ],
+        &["--help"],
+        &["--version"],
+    ];
+    for args in commands {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = mifa_std()
+            .args(args.iter().map(|a| {
+                if *a == "DIR" {
+                    pkg.as_os_str()
+                } else {
+                    std::ffi::OsStr::new(a)
+                }
+            }))
+            .stdout(full)
+            .output()
+            .unwrap();
+        no_panic(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "error: cannot write to standard output: No space left on device (os error 28)\n",
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_status_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = released(tmp.path());
+    // More than a pipe holds (64 KiB), so that a write meets the closed end whenever it runs.
+    let long = "HeLa nuclei. ".repeat(8000);
+    mifa()
+        .args(["meta", "set"])
+        .arg(&pkg)
+        .args(["study.description", &long])
+        .assert()
+        .success();
+    let commands: &[&[&str]] = &[
+        &["meta", "get", "DIR", "study.description"],
+        &["meta", "get", "DIR"],
+        &["validate", "DIR", "--json"],
+        &["diff", "DIR", "1.0.0"],
+        &["schema"],
+    ];
+    for args in commands {
+        let mut child = mifa_std()
+            .args(args.iter().map(|a| {
+                if *a == "DIR" {
+                    pkg.as_os_str()
+                } else {
+                    std::ffi::OsStr::new(a)
+                }
+            }))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[test]
+fn a_closed_stderr_does_not_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = mifa_std()
+        .arg("info")
+        .arg(tmp.path().join("nowhere"))
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let mut child = mifa_std()
+        .arg("info")
+        .arg(tmp.path().join("nowhere"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+}
+
+#[test]
+fn meta_set_refuses_paths_and_values_deeper_than_the_reader_accepts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    let before = fs::read(pkg.join("mifa.json")).unwrap();
+    let keys = |n: usize| vec!["x"; n].join(".");
+    for n in [65, 130, 20_000] {
+        mifa()
+            .args(["meta", "set"])
+            .arg(&pkg)
+            .args([&keys(n), "v"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "more than 64 keys and [..] selectors, deeper than a manifest may nest",
+            ));
+    }
+    mifa()
+        .args(["meta", "get"])
+        .arg(&pkg)
+        .arg(keys(200))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("more than 64 keys"));
+    let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    for (value, mode) in [
+        (nested(126), "--json"),
+        (nested(63), "--json"),
+        (nested(63), "--"),
+    ] {
+        mifa()
+            .args(["meta", "set"])
+            .arg(&pkg)
+            .args([mode, "x.y", &value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "x.y: value [[[[",
+            ))
+            .stderr(predicate::str::contains(
+                "the path takes 2 of the 64 levels a manifest may nest, so the value may nest at most 62",
+            ));
+    }
+    mifa()
+        .args(["meta", "set"])
+        .arg(&pkg)
+        .args(["study.keywords[999999999].label", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "index [999999999] is past the end (the array has 0 elements",
+        ));
+    let sheet = tmp.path().join("deep.json");
+    fs::write(&sheet, format!("{{\"study\": {{\"x\": {}}}}}", nested(100))).unwrap();
+    mifa()
+        .args(["meta", "import"])
+        .arg(&pkg)
+        .arg(&sheet)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is nested more than 64 levels deep, the most a manifest may nest",
+        ));
+    assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), before);
+    // The deepest value that fits is written, and read back by every command.
+    mifa()
+        .args(["meta", "set"])
+        .arg(&pkg)
+        .args(["--json", "x.y", &nested(62)])
+        .assert()
+        .success();
+    mifa().arg("info").arg(&pkg).assert().success();
+    mifa()
+        .args(["meta", "get"])
+        .arg(&pkg)
+        .arg("x.y")
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_manifest_nested_too_deep_is_refused_naming_the_file_and_the_depth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    let manifest = pkg.join("mifa.json");
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+    doc["x"] = serde_json::from_str(&format!("{}{}", "[".repeat(64), "]".repeat(64))).unwrap();
+    fs::write(&manifest, serde_json::to_string(&doc).unwrap()).unwrap();
+    mifa()
+        .arg("info")
+        .arg(&pkg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("mifa.json:1:"))
+        .stderr(predicate::str::contains(
+            "arrays and objects nest deeper than 64 levels here, the most a manifest may nest",
+        ));
+    mifa()
+        .arg("validate")
+        .arg(&pkg)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "arrays and objects nest deeper than 64 levels here",
+        ));
+    // Far deeper than any parser's stack: refused by the scan, without recursion.
+    fs::write(&manifest, "[".repeat(1_000_000)).unwrap();
+    let out = mifa_std().arg("info").arg(&pkg).output().unwrap();
+    no_panic(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("mifa.json:1:65: arrays and objects nest deeper than 64"));
+}
+
+#[test]
+fn numeric_options_out_of_range_are_refused_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = init(tmp.path());
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["load", "DIR", "--workers", "100000"],
+            "100000 is not in 0..=256",
+        ),
+        (
+            &["load", "DIR", "--batch-size", "0"],
+            "0 is not in 1..=65536",
+        ),
+        (&["load", "DIR", "--patch", "0"], "0 is not in 1..=65536"),
+        (
+            &["load", "DIR", "--patch", "99999999999"],
+            "is not in 1..=65536",
+        ),
+        (&["load", "DIR", "--stride", "0"], "0 is not in 1.."),
+        (&["load", "DIR", "--crop", "0"], "0 is not in 1..=65536"),
+        (
+            &["load", "DIR", "--samples-per-epoch", "100000000000"],
+            "is not in 1..=10000000",
+        ),
+        (
+            &["load", "DIR", "--cache-mb", "18446744073709551615"],
+            "is not in 0..=1048576",
+        ),
+        (
+            &["load", "DIR", "--world-size", "0"],
+            "0 is not in 1..=65536",
+        ),
+        (
+            &["load", "DIR", "--rank", "70000"],
+            "70000 is not in 0..=65535",
+        ),
+        (
+            &["load", "DIR", "--heatmap-sigma", "NaN"],
+            "is not a number of pixels above 0 and at most 1000",
+        ),
+        (
+            &["load", "DIR", "--heatmap-sigma", "1e30"],
+            "is not a number of pixels above 0",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--chunk", "0"],
+            "0 is not in 1..=65536",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--pixel-size", "1e308"],
+            "1e308 is not a number above 0 and at most 1e12",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--pixel-size", "0.5,NaN"],
+            "NaN is not a number above 0",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--time-interval", "inf"],
+            "inf is not a number above 0",
+        ),
+        (
+            &["add", "DIR", "x.tif", "--chunk", "4294967296"],
+            "is not in 1..=65536",
+        ),
+        (
+            &[
+                "preview",
+                "DIR",
+                "img",
+                "--out",
+                "p.png",
+                "--size",
+                "4000000000",
+            ],
+            "is not in 1..=16384",
+        ),
+        (
+            &["report", "DIR", "--out", "r", "--size", "100000"],
+            "is not in 1..=4096",
+        ),
+        (
+            &["report", "DIR", "--out", "r", "--max-images", "0"],
+            "0 is not in 1..=100000",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = mifa_std()
+            .current_dir(tmp.path())
+            .args(args.iter().map(|a| {
+                if *a == "DIR" {
+                    pkg.as_os_str()
+                } else {
+                    std::ffi::OsStr::new(a)
+                }
+            }))
+            .output()
+            .unwrap();
+        no_panic(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    // The size of a batch, checked once the loader knows the window and the channels.
+    let tmp_pkg = tmp.path().join("complete");
+    copy_dir(&repo("formats/manifest/valid/complete"), &tmp_pkg);
+    for (args, message) in [
+        (
+            vec!["--batch-size", "65536", "--patch", "16", "--channels", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"],
+            "a batch of 65536 samples of 17 channel(s) × 16 × 16 pixels holds 285212672 values, more than 268435456",
+        ),
+        (
+            vec!["--batch-size", "65536", "--sampling", "whole", "--channels", "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0"],
+            "a batch of 65536 samples of 17 channel(s) × 16 × 16 pixels",
+        ),
+    ] {
+        mifa()
+            .arg("load")
+            .arg(&tmp_pkg)
+            .args(["--split", "all"])
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
+    let channels = vec!["0"; 2000].join(",");
+    mifa()
+        .arg("load")
+        .arg(&pkg)
+        .args(["--channels", &channels])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--channels lists 2000 channels; at most 1024 can be served",
+        ));
+}
