@@ -108,6 +108,37 @@ fn page_info(path: &Path, d: &mut Decoder<BufReader<File>>) -> Result<PageInfo, 
     })
 }
 
+/// Checks the declared decoded size of one strip or tile of page `ifd` against the decode cap,
+/// before anything of the page is decoded.
+fn check_chunks(
+    path: &Path,
+    d: &mut Decoder<BufReader<File>>,
+    ifd: usize,
+    info: &PageInfo,
+    limits: &Limits,
+) -> Result<(), Error> {
+    let te = tiff_err(path);
+    let tile = (
+        d.find_tag_unsigned::<u32>(Tag::TileLength).map_err(&te)?,
+        d.find_tag_unsigned::<u32>(Tag::TileWidth).map_err(&te)?,
+    );
+    let (kind, dims) = match tile {
+        (Some(h), Some(w)) => ("tile", (u64::from(h), u64::from(w))),
+        _ => {
+            // RowsPerStrip defaults to "the whole image in one strip".
+            let rows = d
+                .find_tag_unsigned::<u32>(Tag::RowsPerStrip)
+                .map_err(&te)?
+                .unwrap_or(u32::MAX)
+                .min(info.height);
+            ("strip", (u64::from(rows), u64::from(info.width)))
+        }
+    };
+    let samples = if info.planar_separate { 1 } else { info.samples };
+    let unit = format!("TIFF {kind} (page {ifd})");
+    limits.check_decode(path, &unit, dims, (samples * info.dtype.size()) as u64)
+}
+
 fn to_pixels(path: &Path, r: DecodingResult) -> Result<PixelData, Error> {
     Ok(match r {
         DecodingResult::U8(v) => PixelData::U8(v),
@@ -152,9 +183,12 @@ impl TiffSource {
             path: path.to_path_buf(),
             source,
         })?;
+        // A page is decoded whole (one plane); each strip or tile inside it is a decode unit,
+        // checked against its declared size below and capped here for the compressed bytes.
         let mut tl = tiff::decoder::Limits::default();
         tl.decoding_buffer_size = usize::try_from(limits.max_plane_bytes).unwrap_or(usize::MAX);
-        tl.intermediate_buffer_size = tl.decoding_buffer_size;
+        tl.intermediate_buffer_size =
+            usize::try_from(limits.max_decode_bytes).unwrap_or(usize::MAX);
         // OME-XML of large series easily exceeds the 1 MiB default.
         tl.ifd_value_size = 256 << 20;
         let mut d = Decoder::new(BufReader::new(file))
@@ -187,6 +221,7 @@ impl TiffSource {
                         ),
                     });
                 }
+                check_chunks(path, &mut d, ifd, &info, limits)?;
                 pages.push(ifd);
             }
             if !d.more_images() {
@@ -200,7 +235,8 @@ impl TiffSource {
         let (h, w) = (u64::from(first.height), u64::from(first.width));
         let layout = match description.as_deref() {
             Some(desc) if desc.trim_start().starts_with("<?xml") || desc.contains("<OME") => {
-                ome_layout(path, desc, pages.len(), first.samples, (h, w))?
+                let ifds = ifd + 1;
+                ome_layout(path, desc, (pages.len(), ifds), first.samples, (h, w))?
             }
             Some(desc) if desc.starts_with("ImageJ=") => {
                 imagej_layout(path, desc, pages.len(), first.samples, (h, w), x_res)?
@@ -374,10 +410,14 @@ fn set_scale(axes: &mut [Axis], name: &str, scale: Option<f64>, unit: Option<&'s
     }
 }
 
+/// The six orders OME-XML allows for `Pixels/@DimensionOrder`.
+const DIMENSION_ORDERS: [&str; 6] = ["XYZCT", "XYZTC", "XYCTZ", "XYCZT", "XYTCZ", "XYTZC"];
+
+/// `pages`: full-resolution pages and IFDs in the file (TiffData counts IFDs).
 fn ome_layout(
     path: &Path,
     xml: &str,
-    pages: usize,
+    (pages, ifds): (usize, usize),
     samples: usize,
     hw: (u64, u64),
 ) -> Result<Layout, Error> {
@@ -395,9 +435,12 @@ fn ome_layout(
     let size = |attr: &str| -> Result<u64, Error> {
         match pixels.attribute(attr) {
             None => Ok(1),
-            Some(v) => v
-                .parse()
-                .map_err(|_| meta_err(&format!("Pixels/@{attr}"), format!("{v:?} is not a size"))),
+            Some(v) => v.trim().parse().ok().filter(|&n: &u64| n > 0).ok_or_else(|| {
+                meta_err(
+                    &format!("Pixels/@{attr}"),
+                    format!("{v:?} is not a positive integer"),
+                )
+            }),
         }
     };
     let (sx, sy) = (size("SizeX")?, size("SizeY")?);
@@ -409,24 +452,42 @@ fn ome_layout(
     }
     let (sz, sc, st) = (size("SizeZ")?, size("SizeC")?, size("SizeT")?);
     let order = pixels.attribute("DimensionOrder").unwrap_or("XYZCT");
-    if order.len() != 5 || !order.starts_with("XY") {
+    if !DIMENSION_ORDERS.contains(&order) {
         return Err(meta_err(
             "Pixels/@DimensionOrder",
-            format!("{order:?} is not one of XYZCT, XYZTC, XYCTZ, …"),
+            format!("{order:?} is not one of {}", DIMENSION_ORDERS.join(", ")),
         ));
     }
+    // OME-TIFF: SizeC counts samples, so a page holds SamplesPerPixel channels.
+    let page_channels = if samples > 1 {
+        if sc % samples as u64 != 0 {
+            return Err(meta_err(
+                "Pixels/@SizeC",
+                format!("{sc} channels do not split into pages of {samples} samples"),
+            ));
+        }
+        sc / samples as u64
+    } else {
+        sc
+    };
+    let needed = st
+        .checked_mul(sz)
+        .and_then(|n| n.checked_mul(page_channels))
+        .filter(|&n| n <= pages as u64)
+        .ok_or_else(|| {
+            meta_err(
+                "Pixels",
+                format!(
+                    "OME-XML describes {} pages (T={st} Z={sz} C={sc}, {samples} sample(s) per page), the file has {pages}",
+                    u128::from(st) * u128::from(sz) * u128::from(page_channels)
+                ),
+            )
+        })?;
     let page_order = order[2..].to_ascii_lowercase();
+    let sizes = (sz, page_channels, st);
+    check_tiff_data(path, pixels, &page_order, sizes, samples, (needed, ifds))?;
     let dims = [('t', st), ('c', sc), ('z', sz)];
     let (mut axes, shape, kept) = build(&dims, hw);
-    let needed = (st * sz * (sc / samples as u64).max(1)) as usize;
-    if needed > pages {
-        return Err(meta_err(
-            "Pixels",
-            format!(
-                "OME-XML describes {needed} pages (T={st} Z={sz} C={sc}), the file has {pages}"
-            ),
-        ));
-    }
     let map = plane_map(
         &kept,
         &page_order,
@@ -485,6 +546,88 @@ fn ome_layout(
         plane_map: map,
         channel_names,
     })
+}
+
+/// Checks the `TiffData` elements against the pages: each must point at IFDs the file has, and
+/// at the IFD that `DimensionOrder` from IFD 0 gives its first plane (the only layout mifa
+/// reads); planes stored in other files are refused.
+fn check_tiff_data(
+    path: &Path,
+    pixels: roxmltree::Node<'_, '_>,
+    page_order: &str,
+    (sz, sc, st): (u64, u64, u64),
+    samples: usize,
+    (needed, ifds): (u64, usize),
+) -> Result<(), Error> {
+    let own_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    for (i, td) in pixels
+        .children()
+        .filter(|n| n.tag_name().name() == "TiffData")
+        .enumerate()
+    {
+        let key = format!("Pixels/TiffData[{i}]");
+        let err = |message: String| Error::Metadata {
+            path: path.to_path_buf(),
+            key: key.clone(),
+            message,
+        };
+        let file = td
+            .children()
+            .find(|n| n.tag_name().name() == "UUID")
+            .and_then(|u| u.attribute("FileName"));
+        if let Some(f) = file.filter(|f| Some(*f) != own_name.as_deref()) {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{key}: planes stored in another file ({f:?}); mifa reads single-file OME-TIFFs"
+                ),
+            });
+        }
+        let num = |attr: &str, default: u64| -> Result<u64, Error> {
+            match td.attribute(attr) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(format!("@{attr} {v:?} is not a non-negative integer"))),
+            }
+        };
+        let ifd = num("IFD", 0)?;
+        // Without IFD and PlaneCount, one TiffData covers every plane.
+        let count_default = if td.attribute("IFD").is_some() { 1 } else { needed };
+        let count = num("PlaneCount", count_default)?;
+        // FirstC counts channels; a page holds `samples` of them.
+        let c = num("FirstC", 0)? / samples as u64;
+        let (z, t) = (num("FirstZ", 0)?, num("FirstT", 0)?);
+        if z >= sz || c >= sc || t >= st {
+            return Err(err(format!(
+                "first plane Z={z} C={c} T={t} is outside SizeZ={sz}, C={sc}, T={st}"
+            )));
+        }
+        if ifd.saturating_add(count) > ifds as u64 {
+            return Err(err(format!(
+                "IFD {ifd} with PlaneCount {count} points beyond the file's {ifds} IFD(s)"
+            )));
+        }
+        let (mut expected, mut stride) = (0u64, 1u64);
+        for (index, size) in page_order.chars().map(|a| match a {
+            'z' => (z, sz),
+            'c' => (c, sc),
+            _ => (t, st),
+        }) {
+            expected += index * stride;
+            stride *= size;
+        }
+        if ifd != expected {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{key}: plane Z={z} C={c} T={t} is at IFD {ifd}, but DimensionOrder gives IFD {expected}; mifa reads OME-TIFFs whose IFDs follow DimensionOrder from IFD 0"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn imagej_layout(
