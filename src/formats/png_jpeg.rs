@@ -51,7 +51,14 @@ impl RasterSource {
         };
         let reader = reader(path, limits)?;
         let format = reader.format();
-        let decoder = reader.into_decoder().map_err(err)?;
+        // A header cut short is reported as what it is, a truncated file.
+        let decoder = match reader.into_decoder() {
+            Ok(d) => d,
+            Err(e) => {
+                check_complete(path, format)?;
+                return Err(err(e));
+            }
+        };
         let (w, h) = decoder.dimensions();
         let (w, h) = (u64::from(w), u64::from(h));
         let (dtype, samples, names): (DataType, usize, &[&str]) = match decoder.color_type() {
@@ -80,14 +87,14 @@ impl RasterSource {
                 vec![samples as u64, h, w],
             )
         };
-        // All samples are decoded together: check them as one plane and one decode unit.
-        limits.check(path, &[h, w * samples as u64], dtype)?;
+        // All samples are decoded together: check them as one decode unit and one plane.
         let unit = if format == Some(ImageFormat::Jpeg) {
             "JPEG"
         } else {
             "PNG"
         };
         limits.check_decode(path, unit, (h, w), (samples * dtype.size()) as u64)?;
+        limits.check(path, &[h, w * samples as u64], dtype)?;
         check_complete(path, format)?;
         Ok(RasterSource {
             meta: SourceMeta {
