@@ -1006,3 +1006,46 @@ fn a_label_whose_shape_differs_from_its_image_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn cli_max_decode_mb_sets_the_decode_cap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("p");
+    let mifa = || assert_cmd::Command::cargo_bin("mifa").unwrap();
+    mifa()
+        .args(["init"])
+        .arg(&pkg)
+        .args(["--title", "Decode caps from the command line", "--license", "CC0-1.0"])
+        .assert()
+        .success();
+    // 1000 x 600 RGB: 1.8 MB decoded.
+    let img = image::RgbImage::from_fn(1000, 600, |x, y| image::Rgb([x as u8, y as u8, 7]));
+    let png = tmp.path().join("wide.png");
+    img.save(&png).unwrap();
+    mifa()
+        .arg("add")
+        .arg(&pkg)
+        .arg(&png)
+        .args(["--max-decode-mb", "1"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "wide.png: PNG declares 600x1000 pixels, 1800000 bytes decoded, over the decode limit of 1048576 bytes (1 MiB); if the file is genuine, raise the limit with --max-decode-mb",
+        ));
+    let manifest = fs::read(pkg.join("mifa.json")).unwrap();
+    mifa()
+        .arg("add")
+        .arg(&pkg)
+        .arg(&png)
+        .args(["--max-decode-mb", "0"])
+        .assert()
+        .code(2);
+    assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), manifest);
+    mifa()
+        .arg("add")
+        .arg(&pkg)
+        .arg(&png)
+        .args(["--max-decode-mb", "2"])
+        .assert()
+        .success();
+}
