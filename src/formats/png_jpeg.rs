@@ -314,3 +314,67 @@ impl PlaneSource for RasterSource {
         Ok(Plane::new(h, w, data))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    fn walk(bytes: &[u8]) -> std::io::Result<Walk> {
+        jpeg_walk(&mut std::io::Cursor::new(bytes))
+    }
+
+    const SOI: &[u8] = &[0xFF, 0xD8];
+    const EOI: &[u8] = &[0xFF, 0xD9];
+    /// An APP1 segment holding a thumbnail's EOI, which must not end the walk.
+    const APP1: &[u8] = &[0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD9, 0x00, 0x00];
+    const SOS: &[u8] = &[0xFF, 0xDA, 0x00, 0x03, 0x01];
+    /// Entropy data with a stuffed 0xFF00 and a restart marker, both part of the scan.
+    const SCAN: &[u8] = &[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56];
+
+    #[test]
+    fn jpeg_walk_reaches_eoi_past_thumbnails_stuffing_and_restarts() {
+        assert_eq!(walk(&jpeg(&[SOI, APP1, SOS, SCAN, EOI])).unwrap(), Walk::Complete);
+        // Progressive: several scans, with a table segment between them.
+        let dht = &[0xFF, 0xC4, 0x00, 0x03, 0x00];
+        let two = jpeg(&[SOI, SOS, SCAN, dht, SOS, SCAN, EOI]);
+        assert_eq!(walk(&two).unwrap(), Walk::Complete);
+    }
+
+    #[test]
+    fn jpeg_walk_reports_a_file_cut_anywhere() {
+        let whole = jpeg(&[SOI, APP1, SOS, SCAN, EOI]);
+        for cut in 1..whole.len() - 1 {
+            let e = walk(&whole[..cut]).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
+        assert!(matches!(walk(b"GIF89a"), Ok(Walk::Broken(_))));
+        let bad_len = jpeg(&[SOI, &[0xFF, 0xE0, 0x00, 0x01], EOI]);
+        assert_eq!(
+            walk(&bad_len).unwrap(),
+            Walk::Broken("marker 0xFFE0 has segment length 1".into())
+        );
+    }
+
+    #[test]
+    fn png_walk_needs_every_chunk_up_to_iend() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in [(b"IHDR", &[0u8; 13][..]), (b"IDAT", &[1, 2, 3]), (b"IEND", &[])] {
+            png.extend((data.len() as u32).to_be_bytes());
+            png.extend(kind);
+            png.extend(data);
+            png.extend([0; 4]); // CRC: checked by the decoder, not the walk
+        }
+        let walk = |b: &[u8]| png_walk(&mut std::io::Cursor::new(b));
+        assert_eq!(walk(&png).unwrap(), Walk::Complete);
+        for cut in 8..png.len() {
+            assert!(walk(&png[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut huge = png.clone();
+        huge[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(walk(&huge), Ok(Walk::Broken(_))));
+    }
+}

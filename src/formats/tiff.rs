@@ -479,7 +479,7 @@ fn ome_layout(
                 "Pixels",
                 format!(
                     "OME-XML describes {} pages (T={st} Z={sz} C={sc}, {samples} sample(s) per page), the file has {pages}",
-                    u128::from(st) * u128::from(sz) * u128::from(page_channels)
+                    (u128::from(st) * u128::from(sz)).saturating_mul(u128::from(page_channels))
                 ),
             )
         })?;
@@ -1092,5 +1092,43 @@ mod tests {
                                   // Interleaved RGB pages along z: plane (c, z) -> (page z, sample c).
         let m = plane_map(&[('c', 3), ('z', 2)], "z", 3);
         assert_eq!(m, vec![(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]);
+    }
+
+    fn layout(order: &str, sizes: &str, tiff_data: &str, pages: usize) -> Result<Layout, Error> {
+        let xml = format!(
+            "<OME><Image><Pixels DimensionOrder=\"{order}\" SizeX=\"2\" SizeY=\"2\" {sizes}>{tiff_data}</Pixels></Image></OME>"
+        );
+        ome_layout(Path::new("f.ome.tif"), &xml, (pages, pages), 1, (2, 2))
+    }
+
+    #[test]
+    fn ome_xml_orders_sizes_and_tiff_data_are_validated() {
+        for order in DIMENSION_ORDERS {
+            assert!(layout(order, "SizeZ=\"2\" SizeT=\"3\"", "", 6).is_ok(), "{order}");
+        }
+        for order in ["XYQQQ", "XYZZT", "XYZC", "ZCTXY", ""] {
+            let e = layout(order, "SizeZ=\"3\"", "", 3).err().unwrap().to_string();
+            assert!(e.contains("Pixels/@DimensionOrder"), "{order}: {e}");
+        }
+        for bad in ["SizeZ=\"-1\"", "SizeZ=\"0\"", "SizeT=\"1.5\"", "SizeC=\"x\""] {
+            let e = layout("XYZCT", bad, "", 3).err().unwrap().to_string();
+            assert!(e.contains("is not a positive integer"), "{bad}: {e}");
+        }
+        // Sizes whose product overflows are refused, not wrapped around.
+        let max = u64::MAX;
+        let huge = format!("SizeZ=\"{max}\" SizeT=\"{max}\" SizeC=\"{max}\"");
+        let e = layout("XYZCT", &huge, "", 3).err().unwrap().to_string();
+        assert!(e.contains("the file has 3"), "{e}");
+        // TiffData: a plane at the IFD DimensionOrder gives passes; elsewhere it is refused.
+        let sizes = "SizeZ=\"2\" SizeC=\"2\"";
+        let td = "<TiffData IFD=\"2\" FirstC=\"1\" PlaneCount=\"2\"/>";
+        assert!(layout("XYZCT", sizes, td, 4).is_ok());
+        let e = layout("XYCZT", sizes, td, 4).err().unwrap().to_string();
+        assert!(e.contains("DimensionOrder gives IFD 1"), "{e}");
+        let e = layout("XYZCT", sizes, "<TiffData IFD=\"3\" PlaneCount=\"2\"/>", 4)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("points beyond the file's 4 IFD(s)"), "{e}");
     }
 }
