@@ -643,11 +643,21 @@ fn imagej_layout(
             .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
             .map(str::trim)
     };
-    let num = |key: &str| get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+    // Unparsable or zero counts read as 1, as ImageJ itself reads them.
+    let num = |key: &str| {
+        get(key)
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(1)
+    };
     let (c, z, t) = (num("channels"), num("slices"), num("frames"));
     let c_total = if samples > 1 { samples as u64 } else { c };
-    let needed = ((if samples > 1 { 1 } else { c }) * z * t) as usize;
-    if needed > pages {
+    let page_channels = if samples > 1 { 1 } else { c };
+    let needed = page_channels
+        .checked_mul(z)
+        .and_then(|n| n.checked_mul(t))
+        .unwrap_or(u64::MAX);
+    if needed > pages as u64 {
         return Err(Error::Unsupported {
             path: path.to_path_buf(),
             message: format!(
