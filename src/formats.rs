@@ -194,9 +194,9 @@ pub enum Error {
         path: PathBuf,
         /// Grid indices of the chunk (for a sharded array, of its shard).
         chunk: Vec<u64>,
-        /// What zarrs said.
+        /// What zarrs said (boxed: it is large, and this path is rare).
         #[source]
-        source: zarrs::array::ArrayError,
+        source: Box<zarrs::array::ArrayError>,
     },
     /// Metadata is missing or breaks the format's rules.
     #[error("{path}: {key}: {message}")]

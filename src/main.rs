@@ -1220,8 +1220,7 @@ fn import(a: ImportArgs) -> Result<()> {
                 images_dir: a.images,
                 ..Default::default()
             };
-            opts.add.limits =
-                mifa::formats::Limits::default().with_max_decode_mb(a.max_decode_mb);
+            opts.add.limits = mifa::formats::Limits::default().with_max_decode_mb(a.max_decode_mb);
             let bar = Bar(progress_bar());
             let r = vectors::import_coco(&mut pkg, &a.file, &opts, &bar)?;
             bar.0.finish_and_clear();
@@ -1343,7 +1342,6 @@ fn add(a: AddArgs) -> Result<()> {
             name: a.mask_name,
             kind,
         }),
-        ..Default::default()
     };
     let bar = Bar(progress_bar());
     let start = std::time::Instant::now();

@@ -737,8 +737,14 @@ fn jpeg_declaring_gigabytes_is_refused_before_decoding() {
     let err = open_err(&bomb, &Limits::default());
     assert!(start.elapsed().as_secs() < 2, "took {:?}", start.elapsed());
     assert!(err.contains("bomb.jpg"), "{err}");
-    assert!(err.contains("JPEG declares 30000x30000 pixels, 2700000000 bytes decoded"), "{err}");
-    assert!(err.contains("decode limit of 1073741824 bytes (1024 MiB)"), "{err}");
+    assert!(
+        err.contains("JPEG declares 30000x30000 pixels, 2700000000 bytes decoded"),
+        "{err}"
+    );
+    assert!(
+        err.contains("decode limit of 1073741824 bytes (1024 MiB)"),
+        "{err}"
+    );
     assert!(err.contains("--max-decode-mb"), "{err}");
     // Within a raised cap, the file opens (its header only: nothing is decoded yet).
     let raised = Limits::default().with_max_decode_mb(4096);
@@ -762,7 +768,11 @@ fn png_with_ihdr(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend(h.to_be_bytes());
     ihdr.extend([8, 2, 0, 0, 0]);
     chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
     chunk(&mut out, b"IEND", &[]);
     out
 }
@@ -787,7 +797,10 @@ fn truncated_jpeg_and_png_are_refused() {
         let p = tmp.path().join(format!("cut{cut}.jpg"));
         fs::write(&p, &jpeg[..cut]).unwrap();
         let err = open_err(&p, &Limits::default());
-        assert!(err.contains(&format!("cut{cut}.jpg: truncated JPEG")), "{err}");
+        assert!(
+            err.contains(&format!("cut{cut}.jpg: truncated JPEG")),
+            "{err}"
+        );
     }
     // The whole file still opens and decodes.
     let whole = tmp.path().join("whole.jpg");
@@ -797,7 +810,9 @@ fn truncated_jpeg_and_png_are_refused() {
         .read_plane(0)
         .unwrap();
 
-    let img = image::GrayImage::from_fn(300, 200, |x, y| image::Luma([((x * 7 + y * 13) % 251) as u8]));
+    let img = image::GrayImage::from_fn(300, 200, |x, y| {
+        image::Luma([((x * 7 + y * 13) % 251) as u8])
+    });
     let png = tmp.path().join("ok.png");
     img.save(&png).unwrap();
     let bytes = fs::read(&png).unwrap();
@@ -805,7 +820,10 @@ fn truncated_jpeg_and_png_are_refused() {
         let p = tmp.path().join(format!("cut{cut}.png"));
         fs::write(&p, &bytes[..cut]).unwrap();
         let err = open_err(&p, &Limits::default());
-        assert!(err.contains(&format!("cut{cut}.png: truncated PNG")), "{err}");
+        assert!(
+            err.contains(&format!("cut{cut}.png: truncated PNG")),
+            "{err}"
+        );
     }
     mifa::formats::open_source(&png, &Limits::default())
         .unwrap()
@@ -917,7 +935,8 @@ fn package_with_stack(tmp: &Path) -> Package {
 /// Rewrites the `shape` of an array's `zarr.json`.
 fn edit_shape(array: &Path, shape: &[u64]) {
     let file = array.join("zarr.json");
-    let mut md: serde_json::Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    let mut md: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
     md["shape"] = serde_json::json!(shape);
     fs::write(&file, md.to_string()).unwrap();
 }
@@ -943,7 +962,10 @@ fn zarr_with_an_edited_huge_shape_is_refused_without_allocating() {
     });
     let err = ms.read_plane(0, 0).unwrap_err().to_string();
     assert!(err.contains("stack.ome.zarr/0: reading region"), "{err}");
-    assert!(err.contains("needs 3922 bytes, over the limit of 1000 bytes"), "{err}");
+    assert!(
+        err.contains("needs 3922 bytes, over the limit of 1000 bytes"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -1015,7 +1037,12 @@ fn cli_max_decode_mb_sets_the_decode_cap() {
     mifa()
         .args(["init"])
         .arg(&pkg)
-        .args(["--title", "Decode caps from the command line", "--license", "CC0-1.0"])
+        .args([
+            "--title",
+            "Decode caps from the command line",
+            "--license",
+            "CC0-1.0",
+        ])
         .assert()
         .success();
     // 1000 x 600 RGB: 1.8 MB decoded.

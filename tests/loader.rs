@@ -679,7 +679,9 @@ fn an_edited_huge_shape_or_a_label_of_another_shape_is_an_error_not_an_allocatio
     edit_shape(&label, serde_json::json!([H, W + 8]));
     let err = builder(&pkg).build().err().expect("refused").to_string();
     assert!(
-        err.contains("labels/cells/0: shape: label yx [40, 64] does not match image yx [40, 56] along x"),
+        err.contains(
+            "labels/cells/0: shape: label yx [40, 64] does not match image yx [40, 56] along x"
+        ),
         "{err}"
     );
     edit_shape(&label, serde_json::json!([H, W]));

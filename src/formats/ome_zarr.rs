@@ -333,7 +333,11 @@ fn check_chunk_size(
     let inner: Vec<u64> = inner.iter().map(|n| n.get()).collect();
     limits.check_decode(path, "Zarr inner chunk", dims(&inner), dtype.size() as u64)?;
     // The shard index holds an offset and a length (16 bytes) per inner chunk.
-    let per_shard: Vec<u64> = chunk.iter().zip(&inner).map(|(s, i)| s.div_ceil(*i)).collect();
+    let per_shard: Vec<u64> = chunk
+        .iter()
+        .zip(&inner)
+        .map(|(s, i)| s.div_ceil(*i))
+        .collect();
     limits.check_decode(path, "Zarr shard index", dims(&per_shard), 16)
 }
 
@@ -362,7 +366,7 @@ fn chunk_err(
         Some((chunk, source)) => Error::ZarrChunk {
             path: path.to_path_buf(),
             chunk,
-            source,
+            source: Box::new(source),
         },
         None => zarr_err(path)(&error),
     }

@@ -139,14 +139,16 @@ impl RasterSource {
     }
 }
 
+/// A structure walk over a file.
+type Walker = fn(&mut BufReader<std::fs::File>) -> std::io::Result<Walk>;
+
 /// Refuses a JPEG or PNG that ends before its image data does.
 fn check_complete(path: &Path, format: Option<ImageFormat>) -> Result<(), Error> {
-    let (name, walk): (_, fn(&mut BufReader<std::fs::File>) -> std::io::Result<Walk>) =
-        match format {
-            Some(ImageFormat::Jpeg) => ("JPEG", jpeg_walk),
-            Some(ImageFormat::Png) => ("PNG", png_walk),
-            _ => return Ok(()),
-        };
+    let (name, walk): (_, Walker) = match format {
+        Some(ImageFormat::Jpeg) => ("JPEG", jpeg_walk),
+        Some(ImageFormat::Png) => ("PNG", png_walk),
+        _ => return Ok(()),
+    };
     let file = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -337,7 +339,10 @@ mod tests {
 
     #[test]
     fn jpeg_walk_reaches_eoi_past_thumbnails_stuffing_and_restarts() {
-        assert_eq!(walk(&jpeg(&[SOI, APP1, SOS, SCAN, EOI])).unwrap(), Walk::Complete);
+        assert_eq!(
+            walk(&jpeg(&[SOI, APP1, SOS, SCAN, EOI])).unwrap(),
+            Walk::Complete
+        );
         // Progressive: several scans, with a table segment between them.
         let dht = &[0xFF, 0xC4, 0x00, 0x03, 0x00];
         let two = jpeg(&[SOI, SOS, SCAN, dht, SOS, SCAN, EOI]);
@@ -362,7 +367,11 @@ mod tests {
     #[test]
     fn png_walk_needs_every_chunk_up_to_iend() {
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        for (kind, data) in [(b"IHDR", &[0u8; 13][..]), (b"IDAT", &[1, 2, 3]), (b"IEND", &[])] {
+        for (kind, data) in [
+            (b"IHDR", &[0u8; 13][..]),
+            (b"IDAT", &[1, 2, 3]),
+            (b"IEND", &[]),
+        ] {
             png.extend((data.len() as u32).to_be_bytes());
             png.extend(kind);
             png.extend(data);

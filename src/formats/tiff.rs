@@ -134,7 +134,11 @@ fn check_chunks(
             ("strip", (u64::from(rows), u64::from(info.width)))
         }
     };
-    let samples = if info.planar_separate { 1 } else { info.samples };
+    let samples = if info.planar_separate {
+        1
+    } else {
+        info.samples
+    };
     let unit = format!("TIFF {kind} (page {ifd})");
     limits.check_decode(path, &unit, dims, (samples * info.dtype.size()) as u64)
 }
@@ -435,12 +439,17 @@ fn ome_layout(
     let size = |attr: &str| -> Result<u64, Error> {
         match pixels.attribute(attr) {
             None => Ok(1),
-            Some(v) => v.trim().parse().ok().filter(|&n: &u64| n > 0).ok_or_else(|| {
-                meta_err(
-                    &format!("Pixels/@{attr}"),
-                    format!("{v:?} is not a positive integer"),
-                )
-            }),
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n: &u64| n > 0)
+                .ok_or_else(|| {
+                    meta_err(
+                        &format!("Pixels/@{attr}"),
+                        format!("{v:?} is not a positive integer"),
+                    )
+                }),
         }
     };
     let (sx, sy) = (size("SizeX")?, size("SizeY")?);
@@ -594,7 +603,11 @@ fn check_tiff_data(
         };
         let ifd = num("IFD", 0)?;
         // Without IFD and PlaneCount, one TiffData covers every plane.
-        let count_default = if td.attribute("IFD").is_some() { 1 } else { needed };
+        let count_default = if td.attribute("IFD").is_some() {
+            1
+        } else {
+            needed
+        };
         let count = num("PlaneCount", count_default)?;
         // FirstC counts channels; a page holds `samples` of them.
         let c = num("FirstC", 0)? / samples as u64;
@@ -1114,13 +1127,24 @@ mod tests {
     #[test]
     fn ome_xml_orders_sizes_and_tiff_data_are_validated() {
         for order in DIMENSION_ORDERS {
-            assert!(layout(order, "SizeZ=\"2\" SizeT=\"3\"", "", 6).is_ok(), "{order}");
+            assert!(
+                layout(order, "SizeZ=\"2\" SizeT=\"3\"", "", 6).is_ok(),
+                "{order}"
+            );
         }
         for order in ["XYQQQ", "XYZZT", "XYZC", "ZCTXY", ""] {
-            let e = layout(order, "SizeZ=\"3\"", "", 3).err().unwrap().to_string();
+            let e = layout(order, "SizeZ=\"3\"", "", 3)
+                .err()
+                .unwrap()
+                .to_string();
             assert!(e.contains("Pixels/@DimensionOrder"), "{order}: {e}");
         }
-        for bad in ["SizeZ=\"-1\"", "SizeZ=\"0\"", "SizeT=\"1.5\"", "SizeC=\"x\""] {
+        for bad in [
+            "SizeZ=\"-1\"",
+            "SizeZ=\"0\"",
+            "SizeT=\"1.5\"",
+            "SizeC=\"x\"",
+        ] {
             let e = layout("XYZCT", bad, "", 3).err().unwrap().to_string();
             assert!(e.contains("is not a positive integer"), "{bad}: {e}");
         }
