@@ -834,13 +834,25 @@ fn truncated_jpeg_and_png_are_refused() {
 /// A classic little-endian TIFF of one 8-bit grey page, `w` x `h`, whose single strip holds
 /// `rows` rows; the strip data is a few Deflate bytes.
 fn tiff_one_strip(w: u32, h: u32, rows: u32, description: Option<&str>) -> Vec<u8> {
-    let data = [0x78u8, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+    let deflate = [0x78u8, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+    tiff_strip(w, h, rows, description, 8, &deflate)
+}
+
+/// As [`tiff_one_strip`], with the strip's compression and bytes given.
+fn tiff_strip(
+    w: u32,
+    h: u32,
+    rows: u32,
+    description: Option<&str>,
+    compression: u32,
+    data: &[u8],
+) -> Vec<u8> {
     let desc = description.map(|d| format!("{d}\0"));
     let mut entries: Vec<(u16, u16, u32, u32)> = vec![
         (256, 4, 1, w),
         (257, 4, 1, h),
         (258, 3, 1, 8),
-        (259, 3, 1, 8), // Deflate
+        (259, 3, 1, compression),
         (262, 3, 1, 1),
         (273, 4, 1, 0), // StripOffsets: patched below
         (277, 3, 1, 1),
@@ -890,6 +902,32 @@ fn tiff_strip_declaring_gigabytes_is_refused_before_decoding() {
     );
     // With the cap raised, the file opens (nothing decoded yet).
     TiffSource::open(&bomb, &Limits::default().with_max_decode_mb(4096)).unwrap();
+}
+
+#[test]
+fn jpeg_in_tiff_declaring_more_than_its_strip_is_refused_before_decoding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut jpeg = Vec::new();
+    let img = image::GrayImage::from_fn(512, 256, |x, y| image::Luma([(x ^ y) as u8]));
+    image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
+        .encode_image(&img)
+        .unwrap();
+    let p = tmp.path().join("jpeg.tif");
+    fs::write(&p, tiff_strip(8, 8, 8, None, 7, &jpeg)).unwrap();
+    let mut src = TiffSource::open(&p, &Limits::default()).unwrap();
+    let err = src.read_plane(0).unwrap_err().to_string();
+    assert!(
+        err.contains("jpeg.tif: page 0 strip 0: its JPEG declares 512x256 pixels of 1 component(s), larger than the strip (8x8, 1 sample(s))"),
+        "{err}"
+    );
+    // Within its strip, the embedded JPEG decodes.
+    let p = tmp.path().join("fits.tif");
+    fs::write(&p, tiff_strip(512, 256, 256, None, 7, &jpeg)).unwrap();
+    let plane = TiffSource::open(&p, &Limits::default())
+        .unwrap()
+        .read_plane(0)
+        .unwrap();
+    assert_eq!((plane.height, plane.width), (256, 512));
 }
 
 fn ome(order: &str, (z, c, t): (u32, u32, u32), tiff_data: &str) -> String {

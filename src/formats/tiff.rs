@@ -25,6 +25,7 @@ pub struct TiffSource {
     samples: usize,
     planar_separate: bool,
     cached: Option<(usize, PixelData)>,
+    limits: Limits,
 }
 
 /// What the first page says about the file.
@@ -108,6 +109,31 @@ fn page_info(path: &Path, d: &mut Decoder<BufReader<File>>) -> Result<PageInfo, 
     })
 }
 
+/// "strip" or "tile" and the declared height and width of one, from the current page's tags.
+fn unit_dims(
+    path: &Path,
+    d: &mut Decoder<BufReader<File>>,
+    (height, width): (u32, u32),
+) -> Result<(&'static str, (u64, u64)), Error> {
+    let te = tiff_err(path);
+    let tile = (
+        d.find_tag_unsigned::<u32>(Tag::TileLength).map_err(&te)?,
+        d.find_tag_unsigned::<u32>(Tag::TileWidth).map_err(&te)?,
+    );
+    Ok(match tile {
+        (Some(h), Some(w)) => ("tile", (u64::from(h), u64::from(w))),
+        _ => {
+            // RowsPerStrip defaults to "the whole image in one strip".
+            let rows = d
+                .find_tag_unsigned::<u32>(Tag::RowsPerStrip)
+                .map_err(&te)?
+                .unwrap_or(u32::MAX)
+                .min(height);
+            ("strip", (u64::from(rows), u64::from(width)))
+        }
+    })
+}
+
 /// Checks the declared decoded size of one strip or tile of page `ifd` against the decode cap,
 /// before anything of the page is decoded.
 fn check_chunks(
@@ -117,23 +143,7 @@ fn check_chunks(
     info: &PageInfo,
     limits: &Limits,
 ) -> Result<(), Error> {
-    let te = tiff_err(path);
-    let tile = (
-        d.find_tag_unsigned::<u32>(Tag::TileLength).map_err(&te)?,
-        d.find_tag_unsigned::<u32>(Tag::TileWidth).map_err(&te)?,
-    );
-    let (kind, dims) = match tile {
-        (Some(h), Some(w)) => ("tile", (u64::from(h), u64::from(w))),
-        _ => {
-            // RowsPerStrip defaults to "the whole image in one strip".
-            let rows = d
-                .find_tag_unsigned::<u32>(Tag::RowsPerStrip)
-                .map_err(&te)?
-                .unwrap_or(u32::MAX)
-                .min(info.height);
-            ("strip", (u64::from(rows), u64::from(info.width)))
-        }
-    };
+    let (kind, dims) = unit_dims(path, d, (info.height, info.width))?;
     let samples = if info.planar_separate {
         1
     } else {
@@ -141,6 +151,99 @@ fn check_chunks(
     };
     let unit = format!("TIFF {kind} (page {ifd})");
     limits.check_decode(path, &unit, dims, (samples * info.dtype.size()) as u64)
+}
+
+/// For a JPEG-compressed page (compression 7), checks what each strip's or tile's embedded JPEG
+/// declares before the decoder expands it: the `tiff` crate decodes the embedded JPEG at its own
+/// declared size, which a hostile file sets far above the strip's.
+fn check_jpeg_chunks(
+    path: &Path,
+    d: &mut Decoder<BufReader<File>>,
+    ifd: usize,
+    limits: &Limits,
+) -> Result<(), Error> {
+    use std::io::{Read, SeekFrom};
+    let te = tiff_err(path);
+    if d.find_tag_unsigned::<u16>(Tag::Compression).map_err(&te)? != Some(7) {
+        return Ok(());
+    }
+    let (w, h) = d.dimensions().map_err(&te)?;
+    let (kind, (ch, cw)) = unit_dims(path, d, (h, w))?;
+    let tiled = kind == "tile";
+    let (offsets, counts) = if tiled {
+        (Tag::TileOffsets, Tag::TileByteCounts)
+    } else {
+        (Tag::StripOffsets, Tag::StripByteCounts)
+    };
+    let offsets = d.get_tag_u64_vec(offsets).map_err(&te)?;
+    let counts = d.get_tag_u64_vec(counts).map_err(&te)?;
+    let samples = u64::from(
+        d.find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
+            .map_err(&te)?
+            .unwrap_or(1),
+    );
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    for (i, (&offset, &count)) in offsets.iter().zip(&counts).enumerate() {
+        let mut head = Vec::new();
+        let r = d.inner();
+        r.seek(SeekFrom::Start(offset)).map_err(io)?;
+        r.by_ref()
+            .take(count.min(1 << 16))
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        let Some((h, w, components)) = jpeg_sof(&head) else {
+            continue;
+        };
+        let unit = format!("JPEG in TIFF {kind} {i} (page {ifd})");
+        limits.check_decode(
+            path,
+            &unit,
+            (u64::from(h), u64::from(w)),
+            u64::from(components),
+        )?;
+        let unit_samples = ch.saturating_mul(cw).saturating_mul(samples);
+        if u64::from(h) * u64::from(w) * u64::from(components) > unit_samples {
+            return Err(Error::Metadata {
+                path: path.to_path_buf(),
+                key: format!("page {ifd} {kind} {i}"),
+                message: format!(
+                    "its JPEG declares {w}x{h} pixels of {components} component(s), larger than the {kind} ({cw}x{ch}, {samples} sample(s))"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Height, width and component count from the first SOFn segment of JPEG data, if it is there.
+fn jpeg_sof(b: &[u8]) -> Option<(u16, u16, u8)> {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut i = 2;
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let m = b[i + 1];
+        if matches!(m, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+            let s = b.get(i + 5..i + 10)?;
+            return Some((
+                u16::from_be_bytes([s[0], s[1]]),
+                u16::from_be_bytes([s[2], s[3]]),
+                s[4],
+            ));
+        }
+        if m == 0xD8 || m == 0xFF {
+            i += if m == 0xFF { 1 } else { 2 };
+            continue;
+        }
+        i += 2 + usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+    }
+    None
 }
 
 fn to_pixels(path: &Path, r: DecodingResult) -> Result<PixelData, Error> {
@@ -263,6 +366,7 @@ impl TiffSource {
             samples: first.samples,
             planar_separate: first.planar_separate,
             cached: None,
+            limits: *limits,
         })
     }
 
@@ -295,6 +399,7 @@ impl PlaneSource for TiffSource {
                 ),
             })?;
             self.decoder.seek_to_image(ifd).map_err(tiff_err(&path))?;
+            check_jpeg_chunks(&path, &mut self.decoder, ifd, &self.limits)?;
             let data = to_pixels(&path, self.decoder.read_image().map_err(tiff_err(&path))?)?;
             if data.len() < h * w * self.samples {
                 return Err(Error::Metadata {
