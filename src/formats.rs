@@ -2,7 +2,8 @@
 //! in-memory model ([`crate::raster`], [`crate::metadata`]) and has its own error type.
 //!
 //! Image inputs are read plane by plane through [`PlaneSource`], so a stack is never held in
-//! memory whole; [`Limits`] caps what a single plane may allocate.
+//! memory whole; [`Limits`] caps what a single plane, a single decode unit (a PNG or JPEG, a TIFF
+//! strip or tile, a Zarr chunk) and a single region read may allocate.
 
 pub mod biotracks;
 pub mod coco;
@@ -32,6 +33,10 @@ pub struct Limits {
     pub max_image_bytes: u64,
     /// Largest size of one axis, in pixels (default 2^24).
     pub max_axis_len: u64,
+    /// Largest decode unit, in decoded bytes (default 1 GiB): a whole PNG or JPEG, one TIFF
+    /// strip or tile, one Zarr chunk. Checked against the declared size before decoding, so a
+    /// small compressed file cannot expand into gigabytes; raised with `--max-decode-mb`.
+    pub max_decode_bytes: u64,
 }
 
 impl Default for Limits {
@@ -40,11 +45,72 @@ impl Default for Limits {
             max_plane_bytes: 4 << 30,
             max_image_bytes: 64 << 40,
             max_axis_len: 1 << 24,
+            max_decode_bytes: 1 << 30,
         }
     }
 }
 
 impl Limits {
+    /// The default limits with the decode-unit cap set to `mb` mebibytes (`--max-decode-mb`).
+    pub fn with_max_decode_mb(mut self, mb: u64) -> Limits {
+        self.max_decode_bytes = mb.saturating_mul(1 << 20);
+        self
+    }
+
+    /// Checks one decode unit (`unit`, e.g. "JPEG" or "TIFF strip 3") of `dims` pixels (height,
+    /// width) with `bytes_per_pixel` decoded bytes each, before any of it is decoded.
+    pub fn check_decode(
+        &self,
+        path: &Path,
+        unit: &str,
+        dims: (u64, u64),
+        bytes_per_pixel: u64,
+    ) -> Result<(), Error> {
+        let bytes = dims
+            .0
+            .checked_mul(dims.1)
+            .and_then(|n| n.checked_mul(bytes_per_pixel))
+            .unwrap_or(u64::MAX);
+        if bytes <= self.max_decode_bytes {
+            return Ok(());
+        }
+        Err(Error::DecodeLimit {
+            path: path.to_path_buf(),
+            unit: unit.to_string(),
+            height: dims.0,
+            width: dims.1,
+            bytes,
+            limit: self.max_decode_bytes,
+        })
+    }
+
+    /// Checks a read of `region` (one range per axis) of the array at `path` (of `shape`), which
+    /// allocates the whole region at once: it must fit the plane cap.
+    pub fn check_region(
+        &self,
+        path: &Path,
+        region: &[std::ops::Range<u64>],
+        shape: &[u64],
+        dtype: DataType,
+    ) -> Result<(), Error> {
+        let bytes = region
+            .iter()
+            .try_fold(dtype.size() as u64, |acc, r| {
+                acc.checked_mul(r.end.saturating_sub(r.start))
+            })
+            .unwrap_or(u64::MAX);
+        if bytes <= self.max_plane_bytes {
+            return Ok(());
+        }
+        Err(Error::Limits {
+            path: path.to_path_buf(),
+            message: format!(
+                "reading region {region:?} of shape {shape:?} needs {bytes} bytes, over the limit of {} bytes for one read",
+                self.max_plane_bytes
+            ),
+        })
+    }
+
     /// Checks declared dimensions: no zero-sized axis, nothing larger than the caps.
     pub fn check(&self, path: &Path, shape: &[u64], dtype: DataType) -> Result<(), Error> {
         let err = |message: String| Error::Limits {
@@ -121,6 +187,17 @@ pub enum Error {
         /// What zarrs said.
         message: String,
     },
+    /// A Zarr chunk could not be read or decoded.
+    #[error("{path}: chunk {chunk:?}: {source}")]
+    ZarrChunk {
+        /// The array.
+        path: PathBuf,
+        /// Grid indices of the chunk (for a sharded array, of its shard).
+        chunk: Vec<u64>,
+        /// What zarrs said (boxed: it is large, and this path is rare).
+        #[source]
+        source: Box<zarrs::array::ArrayError>,
+    },
     /// Metadata is missing or breaks the format's rules.
     #[error("{path}: {key}: {message}")]
     Metadata {
@@ -137,6 +214,32 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// What.
+        message: String,
+    },
+    /// A decode unit declares more decoded bytes than [`Limits::max_decode_bytes`].
+    #[error("{path}: {unit} declares {height}x{width} pixels, {bytes} bytes decoded, over the decode limit of {limit} bytes ({} MiB); if the file is genuine, raise the limit with --max-decode-mb", limit >> 20)]
+    DecodeLimit {
+        /// The file.
+        path: PathBuf,
+        /// The unit: "PNG", "JPEG", "TIFF strip 0", "TIFF tile 5", "Zarr chunk".
+        unit: String,
+        /// Declared height of the unit, in pixels.
+        height: u64,
+        /// Declared width of the unit, in pixels (times the samples decoded together).
+        width: u64,
+        /// Declared decoded size.
+        bytes: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// The file ends before its image data does (a cut-off download or copy).
+    #[error("{path}: truncated {format}: {message}")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// "JPEG" or "PNG".
+        format: &'static str,
+        /// What is missing.
         message: String,
     },
     /// Declared sizes break a [`Limits`] cap.

@@ -390,6 +390,10 @@ struct ImportArgs {
     /// Replace an image's existing file in the set.
     #[arg(long)]
     replace: bool,
+    /// Largest decoded size, in MiB, of one decode unit of an image or mask read (COCO
+    /// --images, CTC masks): a PNG or JPEG, a TIFF strip or tile.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_decode_mb: u64,
 }
 
 #[derive(Subcommand)]
@@ -507,6 +511,10 @@ struct AddArgs {
     /// Class of each label value, JSON: {"1": "nucleus"} or [{"label-value": 1, "class": …}].
     #[arg(long)]
     classes: Option<PathBuf>,
+    /// Largest decoded size, in MiB, of one decode unit: a PNG or JPEG, a TIFF strip or tile, a
+    /// Zarr chunk (a small file can declare gigabytes).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_decode_mb: u64,
 }
 
 /// A pixel size or time interval: finite, above 0, at most 10¹² (the pyramid's levels double
@@ -1238,11 +1246,12 @@ fn import_tracks(a: ImportArgs) -> Result<()> {
         _ => bail!("tracks: give the source format with --from biotracks|ctc|trackmate|geff"),
     };
     let mut pkg = open(&a.dir)?;
-    let opts = mifa::tracks::ImportOptions {
+    let mut opts = mifa::tracks::ImportOptions {
         image: a.image,
         labels: a.labels,
         ..Default::default()
     };
+    opts.masks.limits = mifa::formats::Limits::default().with_max_decode_mb(a.max_decode_mb);
     let r = mifa::tracks::import_tracks(&mut pkg, from, &a.file, &a.set, &opts)?;
     for n in &r.notes {
         outln!("note: {n}");
@@ -1287,11 +1296,12 @@ fn import(a: ImportArgs) -> Result<()> {
             if a.image.is_some() {
                 bail!("--image does not apply to COCO: images are matched by file_name");
             }
-            let opts = CocoImportOptions {
+            let mut opts = CocoImportOptions {
                 common,
                 images_dir: a.images,
                 ..Default::default()
             };
+            opts.add.limits = mifa::formats::Limits::default().with_max_decode_mb(a.max_decode_mb);
             let bar = Bar(progress_bar());
             let r = vectors::import_coco(&mut pkg, &a.file, &opts, &bar)?;
             bar.0.finish_and_clear();
@@ -1343,6 +1353,7 @@ fn convert(c: ConvertCommand) -> Result<()> {
 fn add(a: AddArgs) -> Result<()> {
     use mifa::images::{self, AddOptions, Links, MaskBatch, MaskOptions, Overrides};
     use mifa::metadata::MaskKind;
+    let limits = mifa::formats::Limits::default().with_max_decode_mb(a.max_decode_mb);
     let mut pkg = open(&a.dir)?;
     let version: mifa::formats::ome_zarr::NgffVersion =
         a.ngff.parse().map_err(anyhow::Error::msg)?;
@@ -1368,9 +1379,9 @@ fn add(a: AddArgs) -> Result<()> {
         };
         let opts = MaskOptions {
             write,
+            limits,
             axes: a.axes,
             properties,
-            ..Default::default()
         };
         let bar = Bar(progress_bar());
         let n = images::add_mask(&mut pkg, &image, &mask, &name, kind, &opts, &bar)?;
@@ -1387,6 +1398,7 @@ fn add(a: AddArgs) -> Result<()> {
     let inputs = images::expand_inputs(&a.inputs)?;
     let opts = AddOptions {
         write,
+        limits,
         overrides: Overrides {
             axes: a.axes,
             pixel_size: a.pixel_size,
@@ -1407,7 +1419,6 @@ fn add(a: AddArgs) -> Result<()> {
             name: a.mask_name,
             kind,
         }),
-        ..Default::default()
     };
     let bar = Bar(progress_bar());
     let start = std::time::Instant::now();

@@ -701,3 +701,416 @@ fn cli_add_with_masks_then_export() {
             "1 channel name(s) given for 1 channel(s) (axes zyx)",
         ));
 }
+
+// Hostile and malformed inputs (issue 14): refused before decoding, with the file named.
+
+/// Offset of the first JPEG SOFn marker's height field.
+fn jpeg_sof_dims(bytes: &[u8]) -> usize {
+    let mut i = 2;
+    loop {
+        assert_eq!(bytes[i], 0xFF, "marker expected at {i}");
+        let m = bytes[i + 1];
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        if matches!(m, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+            return i + 5;
+        }
+        i += 2 + len;
+    }
+}
+
+fn open_err(path: &Path, limits: &Limits) -> String {
+    match mifa::formats::open_source(path, limits) {
+        Ok(_) => panic!("{} was accepted", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn jpeg_declaring_gigabytes_is_refused_before_decoding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bytes = fs::read(repo("tests/fixtures/stardist/histo.jpg")).unwrap();
+    let at = jpeg_sof_dims(&bytes);
+    bytes[at..at + 4].copy_from_slice(&[0x75, 0x30, 0x75, 0x30]); // 30000 x 30000
+    let bomb = tmp.path().join("bomb.jpg");
+    fs::write(&bomb, &bytes).unwrap();
+    let start = std::time::Instant::now();
+    let err = open_err(&bomb, &Limits::default());
+    assert!(start.elapsed().as_secs() < 2, "took {:?}", start.elapsed());
+    assert!(err.contains("bomb.jpg"), "{err}");
+    assert!(
+        err.contains("JPEG declares 30000x30000 pixels, 2700000000 bytes decoded"),
+        "{err}"
+    );
+    assert!(
+        err.contains("decode limit of 1073741824 bytes (1024 MiB)"),
+        "{err}"
+    );
+    assert!(err.contains("--max-decode-mb"), "{err}");
+    // Within a raised cap, the file opens (its header only: nothing is decoded yet).
+    let raised = Limits::default().with_max_decode_mb(4096);
+    assert!(mifa::formats::open_source(&bomb, &raised).is_ok());
+}
+
+/// A PNG with a valid IHDR claiming `w` x `h` RGB pixels and a tiny zlib stream.
+fn png_with_ihdr(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend(kind);
+        out.extend(data);
+        out.extend(crc.finalize().to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[test]
+fn png_declaring_gigabytes_is_refused_and_a_raised_cap_is_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = tmp.path().join("bomb.png");
+    fs::write(&bomb, png_with_ihdr(30_000, 20_000)).unwrap();
+    let err = open_err(&bomb, &Limits::default());
+    assert!(err.contains("bomb.png: PNG declares 20000x30000 pixels, 1800000000 bytes decoded, over the decode limit"), "{err}");
+    // 1.8 GB fits a 2 GiB cap: opening (header only) succeeds.
+    let raised = Limits::default().with_max_decode_mb(2048);
+    assert!(mifa::formats::open_source(&bomb, &raised).is_ok());
+}
+
+#[test]
+fn truncated_jpeg_and_png_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jpeg = fs::read(repo("tests/fixtures/stardist/histo.jpg")).unwrap();
+    for cut in [jpeg.len() - 2, jpeg.len() / 2, jpeg_sof_dims(&jpeg) + 20] {
+        let p = tmp.path().join(format!("cut{cut}.jpg"));
+        fs::write(&p, &jpeg[..cut]).unwrap();
+        let err = open_err(&p, &Limits::default());
+        assert!(
+            err.contains(&format!("cut{cut}.jpg: truncated JPEG")),
+            "{err}"
+        );
+    }
+    // The whole file still opens and decodes.
+    let whole = tmp.path().join("whole.jpg");
+    fs::write(&whole, &jpeg).unwrap();
+    mifa::formats::open_source(&whole, &Limits::default())
+        .unwrap()
+        .read_plane(0)
+        .unwrap();
+
+    let img = image::GrayImage::from_fn(300, 200, |x, y| {
+        image::Luma([((x * 7 + y * 13) % 251) as u8])
+    });
+    let png = tmp.path().join("ok.png");
+    img.save(&png).unwrap();
+    let bytes = fs::read(&png).unwrap();
+    for cut in [bytes.len() - 1, bytes.len() - 12, bytes.len() / 2] {
+        let p = tmp.path().join(format!("cut{cut}.png"));
+        fs::write(&p, &bytes[..cut]).unwrap();
+        let err = open_err(&p, &Limits::default());
+        assert!(
+            err.contains(&format!("cut{cut}.png: truncated PNG")),
+            "{err}"
+        );
+    }
+    mifa::formats::open_source(&png, &Limits::default())
+        .unwrap()
+        .read_plane(0)
+        .unwrap();
+}
+
+/// A classic little-endian TIFF of one 8-bit grey page, `w` x `h`, whose single strip holds
+/// `rows` rows; the strip data is a few Deflate bytes.
+fn tiff_one_strip(w: u32, h: u32, rows: u32, description: Option<&str>) -> Vec<u8> {
+    let deflate = [0x78u8, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+    tiff_strip(w, h, rows, description, 8, &deflate)
+}
+
+/// As [`tiff_one_strip`], with the strip's compression and bytes given.
+fn tiff_strip(
+    w: u32,
+    h: u32,
+    rows: u32,
+    description: Option<&str>,
+    compression: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let desc = description.map(|d| format!("{d}\0"));
+    let mut entries: Vec<(u16, u16, u32, u32)> = vec![
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 1, 8),
+        (259, 3, 1, compression),
+        (262, 3, 1, 1),
+        (273, 4, 1, 0), // StripOffsets: patched below
+        (277, 3, 1, 1),
+        (278, 4, 1, rows),
+        (279, 4, 1, data.len() as u32),
+    ];
+    let n = entries.len() + usize::from(desc.is_some());
+    let ifd_len = 2 + 12 * n + 4;
+    let desc_at = 8 + ifd_len as u32;
+    let data_at = desc_at + desc.as_ref().map_or(0, |d| d.len() as u32);
+    entries[5].3 = data_at;
+    if let Some(d) = &desc {
+        entries.push((270, 2, d.len() as u32, desc_at));
+        entries.sort_by_key(|e| e.0);
+    }
+    let mut out = b"II*\0".to_vec();
+    out.extend(8u32.to_le_bytes());
+    out.extend((n as u16).to_le_bytes());
+    for (tag, ty, count, value) in entries {
+        out.extend(tag.to_le_bytes());
+        out.extend(ty.to_le_bytes());
+        out.extend(count.to_le_bytes());
+        if ty == 3 {
+            out.extend((value as u16).to_le_bytes());
+            out.extend([0, 0]);
+        } else {
+            out.extend(value.to_le_bytes());
+        }
+    }
+    out.extend(0u32.to_le_bytes());
+    if let Some(d) = &desc {
+        out.extend(d.as_bytes());
+    }
+    out.extend(data);
+    out
+}
+
+#[test]
+fn tiff_strip_declaring_gigabytes_is_refused_before_decoding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = tmp.path().join("strip.tif");
+    fs::write(&bomb, tiff_one_strip(60_000, 60_000, 60_000, None)).unwrap();
+    let err = open_err(&bomb, &Limits::default());
+    assert!(
+        err.contains("strip.tif: TIFF strip (page 0) declares 60000x60000 pixels, 3600000000 bytes decoded, over the decode limit of 1073741824 bytes"),
+        "{err}"
+    );
+    // With the cap raised, the file opens (nothing decoded yet).
+    TiffSource::open(&bomb, &Limits::default().with_max_decode_mb(4096)).unwrap();
+}
+
+#[test]
+fn jpeg_in_tiff_declaring_more_than_its_strip_is_refused_before_decoding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut jpeg = Vec::new();
+    let img = image::GrayImage::from_fn(512, 256, |x, y| image::Luma([(x ^ y) as u8]));
+    image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
+        .encode_image(&img)
+        .unwrap();
+    let p = tmp.path().join("jpeg.tif");
+    fs::write(&p, tiff_strip(8, 8, 8, None, 7, &jpeg)).unwrap();
+    let mut src = TiffSource::open(&p, &Limits::default()).unwrap();
+    let err = src.read_plane(0).unwrap_err().to_string();
+    assert!(
+        err.contains("jpeg.tif: page 0 strip 0: its JPEG declares 512x256 pixels of 1 component(s), larger than the strip (8x8, 1 sample(s))"),
+        "{err}"
+    );
+    // Within its strip, the embedded JPEG decodes.
+    let p = tmp.path().join("fits.tif");
+    fs::write(&p, tiff_strip(512, 256, 256, None, 7, &jpeg)).unwrap();
+    let plane = TiffSource::open(&p, &Limits::default())
+        .unwrap()
+        .read_plane(0)
+        .unwrap();
+    assert_eq!((plane.height, plane.width), (256, 512));
+}
+
+fn ome(order: &str, (z, c, t): (u32, u32, u32), tiff_data: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/2016-06\"><Image ID=\"Image:0\"><Pixels ID=\"Pixels:0\" DimensionOrder=\"{order}\" Type=\"uint8\" SizeX=\"8\" SizeY=\"4\" SizeZ=\"{z}\" SizeC=\"{c}\" SizeT=\"{t}\">{tiff_data}</Pixels></Image></OME>"
+    )
+}
+
+#[test]
+fn ome_xml_dimension_order_sizes_and_tiff_data_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (ome("XYQQQ", (3, 1, 1), ""), "Pixels/@DimensionOrder: \"XYQQQ\" is not one of XYZCT, XYZTC, XYCTZ, XYCZT, XYTCZ, XYTZC"),
+        (ome("XYZCT", (3, 1, 1), ""), "OME-XML describes 3 pages (T=1 Z=3 C=1, 1 sample(s) per page), the file has 1"),
+        (ome("XYZCT", (0, 1, 1), ""), "Pixels/@SizeZ: \"0\" is not a positive integer"),
+        (ome("XYZCT", (1, 1, 1), "<TiffData IFD=\"4\" PlaneCount=\"1\"/>"), "Pixels/TiffData[0]: IFD 4 with PlaneCount 1 points beyond the file's 1 IFD(s)"),
+        (ome("XYZCT", (1, 1, 1), "<TiffData FirstZ=\"2\"/>"), "Pixels/TiffData[0]: first plane Z=2 C=0 T=0 is outside SizeZ=1, C=1, T=1"),
+        (ome("XYZCT", (1, 1, 1), "<TiffData IFD=\"0\"><UUID FileName=\"other.ome.tif\">urn:uuid:1</UUID></TiffData>"), "planes stored in another file (\"other.ome.tif\")"),
+    ];
+    for (i, (xml, expected)) in cases.iter().enumerate() {
+        let p = tmp.path().join(format!("case{i}.ome.tif"));
+        fs::write(&p, tiff_one_strip(8, 4, 4, Some(xml))).unwrap();
+        let err = open_err(&p, &Limits::default());
+        assert!(err.contains(&format!("case{i}.ome.tif")), "{err}");
+        assert!(err.contains(expected), "case {i}: {err}");
+    }
+    // A valid single-plane description opens.
+    let p = tmp.path().join("ok.ome.tif");
+    let xml = ome("XYZCT", (1, 1, 1), "<TiffData IFD=\"0\" PlaneCount=\"1\"/>");
+    fs::write(&p, tiff_one_strip(8, 4, 4, Some(&xml))).unwrap();
+    assert!(TiffSource::open(&p, &Limits::default()).is_ok());
+}
+
+/// A package with one 3-page uint16 image `stack`.
+fn package_with_stack(tmp: &Path) -> Package {
+    let mut pkg = new_package(tmp);
+    let tif = tmp.join("stack.tif");
+    write_tiff_stack(&tif, DataType::Uint16);
+    add(&mut pkg, &[tif], &AddOptions::default()).unwrap();
+    pkg
+}
+
+/// Rewrites the `shape` of an array's `zarr.json`.
+fn edit_shape(array: &Path, shape: &[u64]) {
+    let file = array.join("zarr.json");
+    let mut md: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    md["shape"] = serde_json::json!(shape);
+    fs::write(&file, md.to_string()).unwrap();
+}
+
+#[test]
+fn zarr_with_an_edited_huge_shape_is_refused_without_allocating() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package_with_stack(tmp.path());
+    let dir = pkg.root().join("images/stack.ome.zarr");
+    edit_shape(&dir.join("0"), &[3, 1_000_000, 1_000_000]);
+    let err = images::export_tiff(&pkg, &tmp.path().join("out"), Compression::None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stack.ome.zarr/0"), "{err}");
+    assert!(err.contains("[3, 1000000, 1000000]"), "{err}");
+    assert!(err.contains("over the limit"), "{err}");
+
+    // A region read larger than the plane cap is refused before zarrs allocates it.
+    edit_shape(&dir.join("0"), &[3, 37, 53]);
+    let ms = Multiscale::open(&dir).unwrap().with_limits(Limits {
+        max_plane_bytes: 1000,
+        ..Default::default()
+    });
+    let err = ms.read_plane(0, 0).unwrap_err().to_string();
+    assert!(err.contains("stack.ome.zarr/0: reading region"), "{err}");
+    assert!(
+        err.contains("needs 3922 bytes, over the limit of 1000 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn zarr_chunks_declaring_gigabytes_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package_with_stack(tmp.path());
+    let dir = pkg.root().join("images/stack.ome.zarr");
+    let ms = Multiscale::open(&dir).unwrap().with_limits(Limits {
+        max_decode_bytes: 100,
+        ..Default::default()
+    });
+    let err = ms.read_plane(0, 0).unwrap_err().to_string();
+    assert!(
+        err.contains("stack.ome.zarr/0: Zarr chunk declares 37x53 pixels, 3922 bytes decoded, over the decode limit of 100 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_corrupt_chunk_is_named_in_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package_with_stack(tmp.path());
+    let dir = pkg.root().join("images/stack.ome.zarr");
+    fs::write(dir.join("0/c/1/0/0"), b"not zstd at all").unwrap();
+    let ms = Multiscale::open(&dir).unwrap();
+    ms.read_plane(0, 0).unwrap();
+    let err = ms.read_plane(0, 1).unwrap_err().to_string();
+    assert!(err.contains("stack.ome.zarr/0: chunk [1, 0, 0]: "), "{err}");
+    let err = images::export_tiff(&pkg, &tmp.path().join("out"), Compression::None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stack.ome.zarr/0: chunk [1, 0, 0]: "), "{err}");
+}
+
+#[test]
+fn a_label_whose_shape_differs_from_its_image_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut pkg = package_with_stack(tmp.path());
+    let mask = tmp.path().join("mask.tif");
+    write_tiff_stack(&mask, DataType::Uint8);
+    images::add_mask(
+        &mut pkg,
+        "stack",
+        &mask,
+        "cells",
+        MaskKind::Instance,
+        &MaskOptions::default(),
+        &no_progress,
+    )
+    .unwrap();
+    let dir = pkg.root().join("images/stack.ome.zarr");
+    edit_shape(&dir.join("labels/cells/0"), &[3, 37, 40]);
+    let err = Multiscale::open(&dir)
+        .unwrap()
+        .label("cells")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("labels/cells/0: shape: label zyx [3, 37, 40] does not match image zyx [3, 37, 53] along x"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_max_decode_mb_sets_the_decode_cap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("p");
+    let mifa = || assert_cmd::Command::cargo_bin("mifa").unwrap();
+    mifa()
+        .args(["init"])
+        .arg(&pkg)
+        .args([
+            "--title",
+            "Decode caps from the command line",
+            "--license",
+            "CC0-1.0",
+        ])
+        .assert()
+        .success();
+    // 1000 x 600 RGB: 1.8 MB decoded.
+    let img = image::RgbImage::from_fn(1000, 600, |x, y| image::Rgb([x as u8, y as u8, 7]));
+    let png = tmp.path().join("wide.png");
+    img.save(&png).unwrap();
+    mifa()
+        .arg("add")
+        .arg(&pkg)
+        .arg(&png)
+        .args(["--max-decode-mb", "1"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "wide.png: PNG declares 600x1000 pixels, 1800000 bytes decoded, over the decode limit of 1048576 bytes (1 MiB); if the file is genuine, raise the limit with --max-decode-mb",
+        ));
+    let manifest = fs::read(pkg.join("mifa.json")).unwrap();
+    mifa()
+        .arg("add")
+        .arg(&pkg)
+        .arg(&png)
+        .args(["--max-decode-mb", "0"])
+        .assert()
+        .code(2);
+    assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), manifest);
+    mifa()
+        .arg("add")
+        .arg(&pkg)
+        .arg(&png)
+        .args(["--max-decode-mb", "2"])
+        .assert()
+        .success();
+}

@@ -660,3 +660,41 @@ fn batches_become_tensors_without_a_copy_when_tensor_backed() {
         assert_eq!(t.samples.len() as i64, n);
     }
 }
+
+/// Rewrites the `shape` of an array's `zarr.json`.
+fn edit_shape(array: &Path, shape: serde_json::Value) {
+    let file = array.join("zarr.json");
+    let mut md: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    md["shape"] = shape;
+    fs::write(&file, md.to_string()).unwrap();
+}
+
+#[test]
+fn an_edited_huge_shape_or_a_label_of_another_shape_is_an_error_not_an_allocation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path(), 1, &[]);
+    let image = pkg.join("images/img_0.ome.zarr");
+    let label = image.join("labels/cells/0");
+    edit_shape(&label, serde_json::json!([H, W + 8]));
+    let err = builder(&pkg).build().err().expect("refused").to_string();
+    assert!(
+        err.contains(
+            "labels/cells/0: shape: label yx [40, 64] does not match image yx [40, 56] along x"
+        ),
+        "{err}"
+    );
+    edit_shape(&label, serde_json::json!([H, W]));
+    edit_shape(&image.join("0"), serde_json::json!([1_000_000, 1_000_000]));
+    let err = builder(&pkg).build().err().expect("refused").to_string();
+    assert!(err.contains("img_0.ome.zarr/0"), "{err}");
+    assert!(err.contains("(shape [1000000, 1000000])"), "{err}");
+    let preview = tmp.path().join("preview.png");
+    mifa()
+        .args(["preview", pkg.to_str().unwrap(), "img_0", "--out"])
+        .arg(&preview)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("(shape [1000000, 1000000])"));
+    assert!(!preview.exists());
+}

@@ -84,6 +84,8 @@ pub struct Multiscale {
     pub labels: Vec<String>,
     /// `image-label` metadata, when this is a label image.
     pub image_label: Option<Map<String, Value>>,
+    /// Caps on what one read allocates and decodes (default [`Limits::default`]).
+    pub limits: Limits,
 }
 
 fn meta_err(path: &Path, key: &str, message: impl Into<String>) -> Error {
@@ -304,6 +306,72 @@ fn dtype_of(path: &Path, array: &Array<FilesystemStore>) -> Result<DataType, Err
     })
 }
 
+/// Checks one chunk's decoded size (for a sharded array, one inner chunk's, and the shard
+/// index's) against the decode cap, before zarrs allocates it.
+fn check_chunk_size(
+    path: &Path,
+    array: &Array<FilesystemStore>,
+    dtype: DataType,
+    limits: &Limits,
+) -> Result<(), Error> {
+    use zarrs::array::ArrayShardedExt;
+    let origin = vec![0; array.dimensionality()];
+    let chunk: Vec<u64> = array
+        .chunk_shape(&origin)
+        .map_err(|e| zarr_err(path)(&e))?
+        .iter()
+        .map(|n| n.get())
+        .collect();
+    let dims = |shape: &[u64]| {
+        let (last, rest) = shape.split_last().unwrap_or((&1, &[]));
+        let rows = rest.iter().try_fold(1u64, |a, &n| a.checked_mul(n));
+        (rows.unwrap_or(u64::MAX), *last)
+    };
+    let Some(inner) = array.subchunk_shape() else {
+        return limits.check_decode(path, "Zarr chunk", dims(&chunk), dtype.size() as u64);
+    };
+    let inner: Vec<u64> = inner.iter().map(|n| n.get()).collect();
+    limits.check_decode(path, "Zarr inner chunk", dims(&inner), dtype.size() as u64)?;
+    // The shard index holds an offset and a length (16 bytes) per inner chunk.
+    let per_shard: Vec<u64> = chunk
+        .iter()
+        .zip(&inner)
+        .map(|(s, i)| s.div_ceil(*i))
+        .collect();
+    limits.check_decode(path, "Zarr shard index", dims(&per_shard), 16)
+}
+
+/// Names the chunk behind a failed read: the failing chunk is found by reading, one chunk at a
+/// time, the part of the region each holds (only on this error path; no more is allocated than
+/// the region itself).
+fn chunk_err(
+    path: &Path,
+    array: &Array<FilesystemStore>,
+    subset: &ArraySubset,
+    error: zarrs::array::ArrayError,
+) -> Error {
+    let read_part = |idx: &[u64]| -> Result<(), zarrs::array::ArrayError> {
+        let chunk = array.chunk_subset(idx)?;
+        let part = chunk.overlap(subset)?.relative_to(chunk.start())?;
+        array
+            .retrieve_chunk_subset::<zarrs::array::ArrayBytes<'static>>(idx, &part)
+            .map(drop)
+    };
+    let chunks = array.chunks_in_array_subset(subset).ok().flatten();
+    let failing = chunks
+        .into_iter()
+        .flat_map(|c| c.indices())
+        .find_map(|idx| read_part(&idx).err().map(|e| (idx.to_vec(), e)));
+    match failing {
+        Some((chunk, source)) => Error::ZarrChunk {
+            path: path.to_path_buf(),
+            chunk,
+            source: Box::new(source),
+        },
+        None => zarr_err(path)(&error),
+    }
+}
+
 impl Multiscale {
     /// Opens and checks an OME-Zarr image or label group: metadata per the spec, every level's
     /// array present with one dimension per axis, levels never growing.
@@ -400,7 +468,11 @@ impl Multiscale {
                 }
             }
             if i == 0 {
-                dtype = Some(dtype_of(&root.join(path), &array)?);
+                let d = dtype_of(&root.join(path), &array)?;
+                // The shape is what every later allocation is sized by: refuse an edited one
+                // (10^6 x 10^6 planes) here, naming the array and its shape.
+                Limits::default().check(&root.join(path), &shape, d)?;
+                dtype = Some(d);
             }
             levels.push(Level {
                 path: path.into(),
@@ -459,7 +531,14 @@ impl Multiscale {
             channel_names,
             labels,
             image_label: attrs.get("image-label").and_then(Value::as_object).cloned(),
+            limits: Limits::default(),
         })
+    }
+
+    /// The same multiscale with other caps (e.g. a raised `--max-decode-mb`).
+    pub fn with_limits(mut self, limits: Limits) -> Multiscale {
+        self.limits = limits;
+        self
     }
 
     /// Opens `labels/<name>`.
@@ -493,7 +572,43 @@ impl Multiscale {
                 format!("{:?}: labels must be integers", m.dtype),
             ));
         }
-        Ok(m)
+        self.check_label_shape(&m)?;
+        Ok(m.with_limits(self.limits))
+    }
+
+    /// A label covers its image: every axis the two share (all but `c`) has the same size at
+    /// level 0, so readers can index both with the same coordinates.
+    fn check_label_shape(&self, label: &Multiscale) -> Result<(), Error> {
+        let size = |m: &Multiscale, name: &str| {
+            m.axes
+                .iter()
+                .position(|a| a.name == name)
+                .map(|i| m.levels[0].shape[i])
+        };
+        for axis in &label.axes {
+            let (l, i) = (size(label, &axis.name), size(self, &axis.name));
+            let mismatch = match (l, i) {
+                (Some(l), Some(i)) => l != i,
+                // An axis the image lacks is fine only as a single slice (e.g. c of size 1).
+                (Some(l), None) => l != 1,
+                _ => false,
+            };
+            if mismatch {
+                return Err(meta_err(
+                    &label.root.join(&label.levels[0].path),
+                    "shape",
+                    format!(
+                        "label {} {:?} does not match image {} {:?} along {}",
+                        label.axes_string(),
+                        label.levels[0].shape,
+                        self.axes_string(),
+                        self.levels[0].shape,
+                        axis.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Axis names, e.g. `tczyx`.
@@ -527,17 +642,17 @@ impl Multiscale {
     }
 
     /// Reads a region of a level; `region` has one range per axis. Returns the data in C order.
+    /// The region and each chunk decoded for it are checked against [`Multiscale::limits`]
+    /// before anything is allocated; a chunk that fails to read is named in the error.
     pub fn read_region(&self, level: usize, region: &[Range<u64>]) -> Result<PixelData, Error> {
-        let l = self.checked_level(level, region)?;
-        let array = open_array(&self.root, &l.path)?;
-        let subset = ArraySubset::new_with_ranges(region);
-        let path = self.root.join(&l.path);
-        let ze = zarr_err(&path);
+        let (array, subset, path) = self.open_region(level, region)?;
         macro_rules! read_as {
             ($($dtype:ident => $variant:ident),*) => {
                 match self.dtype {
                     $(DataType::$dtype => PixelData::$variant(
-                        array.retrieve_array_subset(&subset).map_err(|e| ze(&e))?,
+                        array
+                            .retrieve_array_subset(&subset)
+                            .map_err(|e| chunk_err(&path, &array, &subset, e))?,
                     ),)*
                 }
             };
@@ -549,17 +664,32 @@ impl Multiscale {
     }
 
     /// Reads a region into an `ndarray` of the caller's element type (which must match the
-    /// array's data type).
+    /// array's data type). Checked as [`Multiscale::read_region`] is.
     pub fn read_region_ndarray<T: zarrs::array::ElementOwned>(
         &self,
         level: usize,
         region: &[Range<u64>],
     ) -> Result<ndarray::ArrayD<T>, Error> {
-        let l = self.checked_level(level, region)?;
-        let array = open_array(&self.root, &l.path)?;
+        let (array, subset, path) = self.open_region(level, region)?;
         array
-            .retrieve_array_subset(&ArraySubset::new_with_ranges(region))
-            .map_err(|e| zarr_err(&self.root.join(&l.path))(&e))
+            .retrieve_array_subset(&subset)
+            .map_err(|e| chunk_err(&path, &array, &subset, e))
+    }
+
+    /// Opens a level's array for reading `region`, after checking the region and the array's
+    /// chunks against the limits.
+    fn open_region(
+        &self,
+        level: usize,
+        region: &[Range<u64>],
+    ) -> Result<(Array<FilesystemStore>, ArraySubset, PathBuf), Error> {
+        let l = self.checked_level(level, region)?;
+        let path = self.root.join(&l.path);
+        self.limits
+            .check_region(&path, region, &l.shape, self.dtype)?;
+        let array = open_array(&self.root, &l.path)?;
+        check_chunk_size(&path, &array, self.dtype, &self.limits)?;
+        Ok((array, ArraySubset::new_with_ranges(region), path))
     }
 
     /// Reads plane `index` (C order over the non-yx axes) of a level.
@@ -599,6 +729,7 @@ impl ZarrPlanes {
 
     /// Wraps an opened multiscale (image or label).
     pub fn from_multiscale(ms: Multiscale, limits: &Limits) -> Result<ZarrPlanes, Error> {
+        let ms = ms.with_limits(*limits);
         let meta = SourceMeta {
             path: ms.root.clone(),
             axes: ms.axes.clone(),

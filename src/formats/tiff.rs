@@ -25,6 +25,7 @@ pub struct TiffSource {
     samples: usize,
     planar_separate: bool,
     cached: Option<(usize, PixelData)>,
+    limits: Limits,
 }
 
 /// What the first page says about the file.
@@ -108,6 +109,143 @@ fn page_info(path: &Path, d: &mut Decoder<BufReader<File>>) -> Result<PageInfo, 
     })
 }
 
+/// "strip" or "tile" and the declared height and width of one, from the current page's tags.
+fn unit_dims(
+    path: &Path,
+    d: &mut Decoder<BufReader<File>>,
+    (height, width): (u32, u32),
+) -> Result<(&'static str, (u64, u64)), Error> {
+    let te = tiff_err(path);
+    let tile = (
+        d.find_tag_unsigned::<u32>(Tag::TileLength).map_err(&te)?,
+        d.find_tag_unsigned::<u32>(Tag::TileWidth).map_err(&te)?,
+    );
+    Ok(match tile {
+        (Some(h), Some(w)) => ("tile", (u64::from(h), u64::from(w))),
+        _ => {
+            // RowsPerStrip defaults to "the whole image in one strip".
+            let rows = d
+                .find_tag_unsigned::<u32>(Tag::RowsPerStrip)
+                .map_err(&te)?
+                .unwrap_or(u32::MAX)
+                .min(height);
+            ("strip", (u64::from(rows), u64::from(width)))
+        }
+    })
+}
+
+/// Checks the declared decoded size of one strip or tile of page `ifd` against the decode cap,
+/// before anything of the page is decoded.
+fn check_chunks(
+    path: &Path,
+    d: &mut Decoder<BufReader<File>>,
+    ifd: usize,
+    info: &PageInfo,
+    limits: &Limits,
+) -> Result<(), Error> {
+    let (kind, dims) = unit_dims(path, d, (info.height, info.width))?;
+    let samples = if info.planar_separate {
+        1
+    } else {
+        info.samples
+    };
+    let unit = format!("TIFF {kind} (page {ifd})");
+    limits.check_decode(path, &unit, dims, (samples * info.dtype.size()) as u64)
+}
+
+/// For a JPEG-compressed page (compression 7), checks what each strip's or tile's embedded JPEG
+/// declares before the decoder expands it: the `tiff` crate decodes the embedded JPEG at its own
+/// declared size, which a hostile file sets far above the strip's.
+fn check_jpeg_chunks(
+    path: &Path,
+    d: &mut Decoder<BufReader<File>>,
+    ifd: usize,
+    limits: &Limits,
+) -> Result<(), Error> {
+    use std::io::{Read, SeekFrom};
+    let te = tiff_err(path);
+    if d.find_tag_unsigned::<u16>(Tag::Compression).map_err(&te)? != Some(7) {
+        return Ok(());
+    }
+    let (w, h) = d.dimensions().map_err(&te)?;
+    let (kind, (ch, cw)) = unit_dims(path, d, (h, w))?;
+    let tiled = kind == "tile";
+    let (offsets, counts) = if tiled {
+        (Tag::TileOffsets, Tag::TileByteCounts)
+    } else {
+        (Tag::StripOffsets, Tag::StripByteCounts)
+    };
+    let offsets = d.get_tag_u64_vec(offsets).map_err(&te)?;
+    let counts = d.get_tag_u64_vec(counts).map_err(&te)?;
+    let samples = u64::from(
+        d.find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
+            .map_err(&te)?
+            .unwrap_or(1),
+    );
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    for (i, (&offset, &count)) in offsets.iter().zip(&counts).enumerate() {
+        let mut head = Vec::new();
+        let r = d.inner();
+        r.seek(SeekFrom::Start(offset)).map_err(io)?;
+        r.by_ref()
+            .take(count.min(1 << 16))
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        let Some((h, w, components)) = jpeg_sof(&head) else {
+            continue;
+        };
+        let unit = format!("JPEG in TIFF {kind} {i} (page {ifd})");
+        limits.check_decode(
+            path,
+            &unit,
+            (u64::from(h), u64::from(w)),
+            u64::from(components),
+        )?;
+        let unit_samples = ch.saturating_mul(cw).saturating_mul(samples);
+        if u64::from(h) * u64::from(w) * u64::from(components) > unit_samples {
+            return Err(Error::Metadata {
+                path: path.to_path_buf(),
+                key: format!("page {ifd} {kind} {i}"),
+                message: format!(
+                    "its JPEG declares {w}x{h} pixels of {components} component(s), larger than the {kind} ({cw}x{ch}, {samples} sample(s))"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Height, width and component count from the first SOFn segment of JPEG data, if it is there.
+fn jpeg_sof(b: &[u8]) -> Option<(u16, u16, u8)> {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut i = 2;
+    while i + 4 <= b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let m = b[i + 1];
+        if matches!(m, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+            let s = b.get(i + 5..i + 10)?;
+            return Some((
+                u16::from_be_bytes([s[0], s[1]]),
+                u16::from_be_bytes([s[2], s[3]]),
+                s[4],
+            ));
+        }
+        if m == 0xD8 || m == 0xFF {
+            i += if m == 0xFF { 1 } else { 2 };
+            continue;
+        }
+        i += 2 + usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+    }
+    None
+}
+
 fn to_pixels(path: &Path, r: DecodingResult) -> Result<PixelData, Error> {
     Ok(match r {
         DecodingResult::U8(v) => PixelData::U8(v),
@@ -152,9 +290,12 @@ impl TiffSource {
             path: path.to_path_buf(),
             source,
         })?;
+        // A page is decoded whole (one plane); each strip or tile inside it is a decode unit,
+        // checked against its declared size below and capped here for the compressed bytes.
         let mut tl = tiff::decoder::Limits::default();
         tl.decoding_buffer_size = usize::try_from(limits.max_plane_bytes).unwrap_or(usize::MAX);
-        tl.intermediate_buffer_size = tl.decoding_buffer_size;
+        tl.intermediate_buffer_size =
+            usize::try_from(limits.max_decode_bytes).unwrap_or(usize::MAX);
         // OME-XML of large series easily exceeds the 1 MiB default.
         tl.ifd_value_size = 256 << 20;
         let mut d = Decoder::new(BufReader::new(file))
@@ -187,6 +328,7 @@ impl TiffSource {
                         ),
                     });
                 }
+                check_chunks(path, &mut d, ifd, &info, limits)?;
                 pages.push(ifd);
             }
             if !d.more_images() {
@@ -200,7 +342,8 @@ impl TiffSource {
         let (h, w) = (u64::from(first.height), u64::from(first.width));
         let layout = match description.as_deref() {
             Some(desc) if desc.trim_start().starts_with("<?xml") || desc.contains("<OME") => {
-                ome_layout(path, desc, pages.len(), first.samples, (h, w))?
+                let ifds = ifd + 1;
+                ome_layout(path, desc, (pages.len(), ifds), first.samples, (h, w))?
             }
             Some(desc) if desc.starts_with("ImageJ=") => {
                 imagej_layout(path, desc, pages.len(), first.samples, (h, w), x_res)?
@@ -223,6 +366,7 @@ impl TiffSource {
             samples: first.samples,
             planar_separate: first.planar_separate,
             cached: None,
+            limits: *limits,
         })
     }
 
@@ -255,6 +399,7 @@ impl PlaneSource for TiffSource {
                 ),
             })?;
             self.decoder.seek_to_image(ifd).map_err(tiff_err(&path))?;
+            check_jpeg_chunks(&path, &mut self.decoder, ifd, &self.limits)?;
             let data = to_pixels(&path, self.decoder.read_image().map_err(tiff_err(&path))?)?;
             if data.len() < h * w * self.samples {
                 return Err(Error::Metadata {
@@ -374,10 +519,14 @@ fn set_scale(axes: &mut [Axis], name: &str, scale: Option<f64>, unit: Option<&'s
     }
 }
 
+/// The six orders OME-XML allows for `Pixels/@DimensionOrder`.
+const DIMENSION_ORDERS: [&str; 6] = ["XYZCT", "XYZTC", "XYCTZ", "XYCZT", "XYTCZ", "XYTZC"];
+
+/// `pages`: full-resolution pages and IFDs in the file (TiffData counts IFDs).
 fn ome_layout(
     path: &Path,
     xml: &str,
-    pages: usize,
+    (pages, ifds): (usize, usize),
     samples: usize,
     hw: (u64, u64),
 ) -> Result<Layout, Error> {
@@ -396,8 +545,16 @@ fn ome_layout(
         match pixels.attribute(attr) {
             None => Ok(1),
             Some(v) => v
+                .trim()
                 .parse()
-                .map_err(|_| meta_err(&format!("Pixels/@{attr}"), format!("{v:?} is not a size"))),
+                .ok()
+                .filter(|&n: &u64| n > 0)
+                .ok_or_else(|| {
+                    meta_err(
+                        &format!("Pixels/@{attr}"),
+                        format!("{v:?} is not a positive integer"),
+                    )
+                }),
         }
     };
     let (sx, sy) = (size("SizeX")?, size("SizeY")?);
@@ -409,24 +566,42 @@ fn ome_layout(
     }
     let (sz, sc, st) = (size("SizeZ")?, size("SizeC")?, size("SizeT")?);
     let order = pixels.attribute("DimensionOrder").unwrap_or("XYZCT");
-    if order.len() != 5 || !order.starts_with("XY") {
+    if !DIMENSION_ORDERS.contains(&order) {
         return Err(meta_err(
             "Pixels/@DimensionOrder",
-            format!("{order:?} is not one of XYZCT, XYZTC, XYCTZ, …"),
+            format!("{order:?} is not one of {}", DIMENSION_ORDERS.join(", ")),
         ));
     }
+    // OME-TIFF: SizeC counts samples, so a page holds SamplesPerPixel channels.
+    let page_channels = if samples > 1 {
+        if sc % samples as u64 != 0 {
+            return Err(meta_err(
+                "Pixels/@SizeC",
+                format!("{sc} channels do not split into pages of {samples} samples"),
+            ));
+        }
+        sc / samples as u64
+    } else {
+        sc
+    };
+    let needed = st
+        .checked_mul(sz)
+        .and_then(|n| n.checked_mul(page_channels))
+        .filter(|&n| n <= pages as u64)
+        .ok_or_else(|| {
+            meta_err(
+                "Pixels",
+                format!(
+                    "OME-XML describes {} pages (T={st} Z={sz} C={sc}, {samples} sample(s) per page), the file has {pages}",
+                    (u128::from(st) * u128::from(sz)).saturating_mul(u128::from(page_channels))
+                ),
+            )
+        })?;
     let page_order = order[2..].to_ascii_lowercase();
+    let sizes = (sz, page_channels, st);
+    check_tiff_data(path, pixels, &page_order, sizes, samples, (needed, ifds))?;
     let dims = [('t', st), ('c', sc), ('z', sz)];
     let (mut axes, shape, kept) = build(&dims, hw);
-    let needed = (st * sz * (sc / samples as u64).max(1)) as usize;
-    if needed > pages {
-        return Err(meta_err(
-            "Pixels",
-            format!(
-                "OME-XML describes {needed} pages (T={st} Z={sz} C={sc}), the file has {pages}"
-            ),
-        ));
-    }
     let map = plane_map(
         &kept,
         &page_order,
@@ -487,6 +662,92 @@ fn ome_layout(
     })
 }
 
+/// Checks the `TiffData` elements against the pages: each must point at IFDs the file has, and
+/// at the IFD that `DimensionOrder` from IFD 0 gives its first plane (the only layout mifa
+/// reads); planes stored in other files are refused.
+fn check_tiff_data(
+    path: &Path,
+    pixels: roxmltree::Node<'_, '_>,
+    page_order: &str,
+    (sz, sc, st): (u64, u64, u64),
+    samples: usize,
+    (needed, ifds): (u64, usize),
+) -> Result<(), Error> {
+    let own_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    for (i, td) in pixels
+        .children()
+        .filter(|n| n.tag_name().name() == "TiffData")
+        .enumerate()
+    {
+        let key = format!("Pixels/TiffData[{i}]");
+        let err = |message: String| Error::Metadata {
+            path: path.to_path_buf(),
+            key: key.clone(),
+            message,
+        };
+        let file = td
+            .children()
+            .find(|n| n.tag_name().name() == "UUID")
+            .and_then(|u| u.attribute("FileName"));
+        if let Some(f) = file.filter(|f| Some(*f) != own_name.as_deref()) {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{key}: planes stored in another file ({f:?}); mifa reads single-file OME-TIFFs"
+                ),
+            });
+        }
+        let num = |attr: &str, default: u64| -> Result<u64, Error> {
+            match td.attribute(attr) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(format!("@{attr} {v:?} is not a non-negative integer"))),
+            }
+        };
+        let ifd = num("IFD", 0)?;
+        // Without IFD and PlaneCount, one TiffData covers every plane.
+        let count_default = if td.attribute("IFD").is_some() {
+            1
+        } else {
+            needed
+        };
+        let count = num("PlaneCount", count_default)?;
+        // FirstC counts channels; a page holds `samples` of them.
+        let c = num("FirstC", 0)? / samples as u64;
+        let (z, t) = (num("FirstZ", 0)?, num("FirstT", 0)?);
+        if z >= sz || c >= sc || t >= st {
+            return Err(err(format!(
+                "first plane Z={z} C={c} T={t} is outside SizeZ={sz}, C={sc}, T={st}"
+            )));
+        }
+        if ifd.saturating_add(count) > ifds as u64 {
+            return Err(err(format!(
+                "IFD {ifd} with PlaneCount {count} points beyond the file's {ifds} IFD(s)"
+            )));
+        }
+        let (mut expected, mut stride) = (0u64, 1u64);
+        for (index, size) in page_order.chars().map(|a| match a {
+            'z' => (z, sz),
+            'c' => (c, sc),
+            _ => (t, st),
+        }) {
+            expected += index * stride;
+            stride *= size;
+        }
+        if ifd != expected {
+            return Err(Error::Unsupported {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{key}: plane Z={z} C={c} T={t} is at IFD {ifd}, but DimensionOrder gives IFD {expected}; mifa reads OME-TIFFs whose IFDs follow DimensionOrder from IFD 0"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn imagej_layout(
     path: &Path,
     desc: &str,
@@ -500,11 +761,21 @@ fn imagej_layout(
             .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
             .map(str::trim)
     };
-    let num = |key: &str| get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+    // Unparsable or zero counts read as 1, as ImageJ itself reads them.
+    let num = |key: &str| {
+        get(key)
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(1)
+    };
     let (c, z, t) = (num("channels"), num("slices"), num("frames"));
     let c_total = if samples > 1 { samples as u64 } else { c };
-    let needed = ((if samples > 1 { 1 } else { c }) * z * t) as usize;
-    if needed > pages {
+    let page_channels = if samples > 1 { 1 } else { c };
+    let needed = page_channels
+        .checked_mul(z)
+        .and_then(|n| n.checked_mul(t))
+        .unwrap_or(u64::MAX);
+    if needed > pages as u64 {
         return Err(Error::Unsupported {
             path: path.to_path_buf(),
             message: format!(
@@ -949,5 +1220,54 @@ mod tests {
                                   // Interleaved RGB pages along z: plane (c, z) -> (page z, sample c).
         let m = plane_map(&[('c', 3), ('z', 2)], "z", 3);
         assert_eq!(m, vec![(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]);
+    }
+
+    fn layout(order: &str, sizes: &str, tiff_data: &str, pages: usize) -> Result<Layout, Error> {
+        let xml = format!(
+            "<OME><Image><Pixels DimensionOrder=\"{order}\" SizeX=\"2\" SizeY=\"2\" {sizes}>{tiff_data}</Pixels></Image></OME>"
+        );
+        ome_layout(Path::new("f.ome.tif"), &xml, (pages, pages), 1, (2, 2))
+    }
+
+    #[test]
+    fn ome_xml_orders_sizes_and_tiff_data_are_validated() {
+        for order in DIMENSION_ORDERS {
+            assert!(
+                layout(order, "SizeZ=\"2\" SizeT=\"3\"", "", 6).is_ok(),
+                "{order}"
+            );
+        }
+        for order in ["XYQQQ", "XYZZT", "XYZC", "ZCTXY", ""] {
+            let e = layout(order, "SizeZ=\"3\"", "", 3)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("Pixels/@DimensionOrder"), "{order}: {e}");
+        }
+        for bad in [
+            "SizeZ=\"-1\"",
+            "SizeZ=\"0\"",
+            "SizeT=\"1.5\"",
+            "SizeC=\"x\"",
+        ] {
+            let e = layout("XYZCT", bad, "", 3).err().unwrap().to_string();
+            assert!(e.contains("is not a positive integer"), "{bad}: {e}");
+        }
+        // Sizes whose product overflows are refused, not wrapped around.
+        let max = u64::MAX;
+        let huge = format!("SizeZ=\"{max}\" SizeT=\"{max}\" SizeC=\"{max}\"");
+        let e = layout("XYZCT", &huge, "", 3).err().unwrap().to_string();
+        assert!(e.contains("the file has 3"), "{e}");
+        // TiffData: a plane at the IFD DimensionOrder gives passes; elsewhere it is refused.
+        let sizes = "SizeZ=\"2\" SizeC=\"2\"";
+        let td = "<TiffData IFD=\"2\" FirstC=\"1\" PlaneCount=\"2\"/>";
+        assert!(layout("XYZCT", sizes, td, 4).is_ok());
+        let e = layout("XYCZT", sizes, td, 4).err().unwrap().to_string();
+        assert!(e.contains("DimensionOrder gives IFD 1"), "{e}");
+        let e = layout("XYZCT", sizes, "<TiffData IFD=\"3\" PlaneCount=\"2\"/>", 4)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("points beyond the file's 4 IFD(s)"), "{e}");
     }
 }
