@@ -12,6 +12,8 @@ mod gen;
 #[path = "hostile/runner.rs"]
 mod runner;
 
+#[path = "hostile/control.rs"]
+mod control;
 #[path = "hostile/images.rs"]
 mod images;
 #[path = "hostile/package.rs"]
@@ -47,7 +49,7 @@ pub fn case(name: &str, make: impl Fn(&Ctx) -> Spec + Send + Sync + 'static) -> 
 }
 
 fn all_cases() -> Vec<Case> {
-    let mut v = Vec::new();
+    let mut v = control::cases();
     v.extend(images::cases());
     v.extend(vectors::cases());
     v.extend(sheets::cases());
@@ -76,7 +78,10 @@ fn hostile_inputs_are_refused_cleanly() {
         .collect();
     let t0 = std::time::Instant::now();
     let bases = bases();
-    println!("hostile: base packages built in {:.1} s", t0.elapsed().as_secs_f64());
+    println!(
+        "hostile: base packages built in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     let jobs = std::env::var("MIFA_HOSTILE_JOBS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -100,21 +105,24 @@ fn hostile_inputs_are_refused_cleanly() {
                 let ctx = Ctx::new(tmp.path().to_path_buf(), bases);
                 // A case whose inputs cannot be made is a failure of the corpus, reported
                 // like the others rather than stopping the run.
-                let spec = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    (c.make)(&ctx)
-                })) {
-                    Ok(s) => s,
-                    Err(_) => {
-                        failures.lock().unwrap().push((
-                            c.name.clone(),
-                            "the case's inputs could not be generated".into(),
-                            String::new(),
-                        ));
-                        continue;
-                    }
-                };
+                let spec =
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (c.make)(&ctx)))
+                    {
+                        Ok(s) => s,
+                        Err(_) => {
+                            failures.lock().unwrap().push((
+                                c.name.clone(),
+                                "the case's inputs could not be generated".into(),
+                                String::new(),
+                            ));
+                            continue;
+                        }
+                    };
                 let (outcome, why) = runner::run(&spec, &ctx.dir);
-                times.lock().unwrap().push((outcome.elapsed, c.name.clone()));
+                times
+                    .lock()
+                    .unwrap()
+                    .push((outcome.elapsed, c.name.clone()));
                 if !why.is_empty() {
                     failures.lock().unwrap().push((
                         c.name.clone(),

@@ -142,7 +142,10 @@ pub fn gray16(w: u32, h: u32) -> Vec<u16> {
 /// A mask of four 10×10 squares, values 1..=4.
 pub fn mask16(w: u32, h: u32) -> Vec<u16> {
     let mut m = vec![0u16; (w * h) as usize];
-    for (k, (y0, x0)) in [(4u32, 4u32), (4, 30), (30, 4), (30, 30)].iter().enumerate() {
+    for (k, (y0, x0)) in [(4u32, 4u32), (4, 30), (30, 4), (30, 30)]
+        .iter()
+        .enumerate()
+    {
         for y in *y0..y0 + 10 {
             for x in *x0..x0 + 10 {
                 if y < h && x < w {
@@ -195,7 +198,11 @@ pub fn collection(features: &[String]) -> String {
 pub fn points_csv(n: u32) -> String {
     let mut s = String::from("x,y,class\n");
     for i in 0..n {
-        s.push_str(&format!("{}.5,{}.5,spot\n", 3 + 7 * (i % 8), 3 + 7 * (i / 8)));
+        s.push_str(&format!(
+            "{}.5,{}.5,spot\n",
+            3 + 7 * (i % 8),
+            3 + 7 * (i / 8)
+        ));
     }
     s
 }
@@ -301,7 +308,15 @@ fn build_published(root: &Path) {
     ]);
     mifa(["meta", "import", p, &d("metadata.tsv")]);
     mifa(["meta", "set", p, "study.license", "CC-BY-4.0"]);
-    mifa(["add", p, &d("img2d.tif"), "--id", "nuclei", "--pixel-size", "0.65"]);
+    mifa([
+        "add",
+        p,
+        &d("img2d.tif"),
+        "--id",
+        "nuclei",
+        "--pixel-size",
+        "0.65",
+    ]);
     mifa([
         "add",
         p,
@@ -313,7 +328,14 @@ fn build_published(root: &Path) {
         "nuclei",
     ]);
     mifa(["meta", "import", p, &d("annotations.tsv")]);
-    mifa(["release", p, "--version", "1.0.0", "--changes", "First release"]);
+    mifa([
+        "release",
+        p,
+        "--version",
+        "1.0.0",
+        "--changes",
+        "First release",
+    ]);
     let sub = root.join("sub");
     mifa(["publish", "bia", p, "--out", sub.to_str().unwrap()]);
 }
@@ -539,10 +561,7 @@ pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
 /// A JPEG whose SOF0 declares `w`×`h`, the scan left as it was.
 pub fn jpeg_declaring(w: u16, h: u16) -> Vec<u8> {
     let mut b = jpeg(16, 16);
-    let sof = b
-        .windows(2)
-        .position(|x| x == [0xFF, 0xC0])
-        .expect("SOF0");
+    let sof = b.windows(2).position(|x| x == [0xFF, 0xC0]).expect("SOF0");
     b[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
     b[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
     b

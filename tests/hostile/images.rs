@@ -53,7 +53,10 @@ fn tiff_cases() -> Vec<(&'static str, Vec<u8>)> {
     }
     vec![
         ("ifd_loop_to_first", tiff(&two_pages(), Chain::LoopToFirst)),
-        ("ifd_self_loop", tiff(&[Page::gray8(16, 16)], Chain::SelfLoop)),
+        (
+            "ifd_self_loop",
+            tiff(&[Page::gray8(16, 16)], Chain::SelfLoop),
+        ),
         ("ifd_past_end", tiff(&two_pages(), Chain::PastEnd)),
         (
             "strip_declares_4gb",
@@ -75,19 +78,19 @@ fn tiff_cases() -> Vec<(&'static str, Vec<u8>)> {
                 p.tile = Some((65_536, 65_536));
             }),
         ),
-        (
-            "tiles_not_multiple_of_16",
-            page(|p| p.tile = Some((3, 3))),
-        ),
+        ("tiles_not_multiple_of_16", page(|p| p.tile = Some((3, 3)))),
         ("unknown_compression", page(|p| p.compression = 12_345)),
         ("lzw_garbage", page(|p| p.compression = 5)),
         ("deflate_garbage", page(|p| p.compression = 8)),
         ("jpeg_garbage", page(|p| p.compression = 7)),
-        ("packbits_truncated_run", page(|p| {
-            // A literal run of 128 bytes with 3 of them present.
-            p.compression = 32_773;
-            p.blocks = vec![vec![0x7F, 1, 2, 3]];
-        })),
+        (
+            "packbits_truncated_run",
+            page(|p| {
+                // A literal run of 128 bytes with 3 of them present.
+                p.compression = 32_773;
+                p.blocks = vec![vec![0x7F, 1, 2, 3]];
+            }),
+        ),
         ("strip_past_end", page(|p| p.offsets = Some(vec![1 << 30]))),
         ("truncated_in_strip", {
             let mut b = tiff(&[Page::gray8(64, 64)], Chain::End);
@@ -101,7 +104,10 @@ fn tiff_cases() -> Vec<(&'static str, Vec<u8>)> {
         }),
         ("header_only", b"II*\0".to_vec()),
         ("empty", Vec::new()),
-        ("garbage", (0..4096u32).map(|i| (i * 7919 % 256) as u8).collect()),
+        (
+            "garbage",
+            (0..4096u32).map(|i| (i * 7919 % 256) as u8).collect(),
+        ),
         ("big_endian_garbage", {
             let mut b = b"MM\0*\xff\xff\xff\xf0".to_vec();
             b.extend(vec![0xEE; 64]);
@@ -125,10 +131,7 @@ fn tiff_cases() -> Vec<(&'static str, Vec<u8>)> {
                 p.rows_per_strip = 1;
             }),
         ),
-        (
-            "rows_per_strip_zero",
-            page(|p| p.rows_per_strip = 0),
-        ),
+        ("rows_per_strip_zero", page(|p| p.rows_per_strip = 0)),
         ("many_pages_huge_each", {
             let mut pages = Vec::new();
             for _ in 0..50 {
@@ -156,13 +159,31 @@ fn ome_cases() -> Vec<(&'static str, Vec<u8>)> {
         tiff(&[p], Chain::End)
     };
     vec![
-        ("dimension_order_xyqqq", ome_tiff("XYQQQ", [16, 16, 3, 1, 1], 1)),
-        ("dimension_order_repeats", ome_tiff("XYZZT", [16, 16, 1, 1, 1], 1)),
-        ("sizez_more_than_pages", ome_tiff("XYZCT", [16, 16, 3, 1, 1], 1)),
-        ("sizez_a_million", ome_tiff("XYZCT", [16, 16, 1_000_000, 1, 1], 1)),
-        ("sizex_differs_from_tiff", ome_tiff("XYZCT", [17, 16, 1, 1, 1], 1)),
+        (
+            "dimension_order_xyqqq",
+            ome_tiff("XYQQQ", [16, 16, 3, 1, 1], 1),
+        ),
+        (
+            "dimension_order_repeats",
+            ome_tiff("XYZZT", [16, 16, 1, 1, 1], 1),
+        ),
+        (
+            "sizez_more_than_pages",
+            ome_tiff("XYZCT", [16, 16, 3, 1, 1], 1),
+        ),
+        (
+            "sizez_a_million",
+            ome_tiff("XYZCT", [16, 16, 1_000_000, 1, 1], 1),
+        ),
+        (
+            "sizex_differs_from_tiff",
+            ome_tiff("XYZCT", [17, 16, 1, 1, 1], 1),
+        ),
         ("sizes_zero", ome_tiff("XYZCT", [16, 16, 0, 1, 1], 1)),
-        ("sizes_overflow_u64", ome_tiff("XYZCT", [16, 16, u64::MAX, u64::MAX, 2], 1)),
+        (
+            "sizes_overflow_u64",
+            ome_tiff("XYZCT", [16, 16, u64::MAX, u64::MAX, 2], 1),
+        ),
         (
             "malformed_xml",
             with_xml(ome_xml("XYZCT", 16, 16, 1, 1, 1).replace("</OME>", "")),
@@ -202,11 +223,7 @@ fn level0(pkg: &Path) -> PathBuf {
 }
 
 /// Edits the package's image, then runs a reading or writing command over it.
-fn zarr_case(
-    name: &'static str,
-    edit: fn(&Path) -> String,
-    cmds: &[&'static str],
-) -> Vec<Case> {
+fn zarr_case(name: &'static str, edit: fn(&Path) -> String, cmds: &[&'static str]) -> Vec<Case> {
     cmds.iter()
         .map(|cmd| {
             let cmd = *cmd;
@@ -252,7 +269,10 @@ fn zarr_case(
                     .guard(&pkg);
                 // The report names an image it cannot draw on its page and goes on.
                 let s = if cmd == "report" { s.lenient() } else { s };
-                if matches!(cmd, "validate" | "load" | "export-tiff" | "preview" | "report") {
+                if matches!(
+                    cmd,
+                    "validate" | "load" | "export-tiff" | "preview" | "report"
+                ) {
                     s.readonly()
                 } else {
                     s
@@ -272,7 +292,10 @@ fn zarr_in_package() -> Vec<Case> {
     v.extend(zarr_case(
         "shape_1e6_squared",
         |pkg| {
-            set_shape(&level0(pkg), serde_json::json!([1_000_000u64, 1_000_000u64]));
+            set_shape(
+                &level0(pkg),
+                serde_json::json!([1_000_000u64, 1_000_000u64]),
+            );
             "zarr.json".into()
         },
         all,
@@ -377,7 +400,10 @@ fn zarr_input(name: &'static str, edit: fn(&Path) -> String) -> Case {
 fn zarr_inputs() -> Vec<Case> {
     vec![
         zarr_input("shape_1e6_squared", |z| {
-            set_shape(&z.join("0/zarr.json"), serde_json::json!([1_000_000u64, 1_000_000u64]));
+            set_shape(
+                &z.join("0/zarr.json"),
+                serde_json::json!([1_000_000u64, 1_000_000u64]),
+            );
             "zarr.json".into()
         }),
         zarr_input("corrupt_chunk", |z| {
@@ -414,7 +440,11 @@ fn zarr_inputs() -> Vec<Case> {
         zarr_input("deeply_nested_attributes", |z| {
             let text = fs::read_to_string(z.join("zarr.json")).unwrap();
             let bomb = nested_arrays(100_000, "0");
-            let t = text.replacen("\"attributes\": {", &format!("\"attributes\": {{\"x\": {bomb},"), 1);
+            let t = text.replacen(
+                "\"attributes\": {",
+                &format!("\"attributes\": {{\"x\": {bomb},"),
+                1,
+            );
             fs::write(z.join("zarr.json"), t).unwrap();
             "zarr.json".into()
         }),
@@ -424,14 +454,17 @@ fn zarr_inputs() -> Vec<Case> {
         }),
         zarr_input("scale_nan_strings", |z| {
             edit_json(&z.join("zarr.json"), |v| {
-                v["attributes"]["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
-                    ["scale"] = serde_json::json!(["NaN", "inf"])
+                v["attributes"]["ome"]["multiscales"][0]["datasets"][0]
+                    ["coordinateTransformations"][0]["scale"] = serde_json::json!(["NaN", "inf"])
             });
             "scale".into()
         }),
         case("zarr-input/v04_zarray_shape_huge", |c| {
             let pkg = c.pkg();
-            let src = c.fixture("tests/fixtures/reference_libs/tiny_v04.ome.zarr", "v4.ome.zarr");
+            let src = c.fixture(
+                "tests/fixtures/reference_libs/tiny_v04.ome.zarr",
+                "v4.ome.zarr",
+            );
             for za in find_named(&src, ".zarray") {
                 edit_json(&za, |v| {
                     let n = v["shape"].as_array().map_or(2, Vec::len);
@@ -476,7 +509,9 @@ fn masks() -> Vec<Case> {
                 }),
             )
         }),
-        case("mask/png_bomb", |c| mask_refused(c, "bomb_mask.png", png_declaring(60_000, 60_000))),
+        case("mask/png_bomb", |c| {
+            mask_refused(c, "bomb_mask.png", png_declaring(60_000, 60_000))
+        }),
         case("mask/unknown_image", |c| {
             let pkg = c.pkg();
             let f = c.path("m.tif");
@@ -518,7 +553,10 @@ fn masks() -> Vec<Case> {
         ("classes_malformed", "{\"1\": \"nucleus\"".to_string()),
         ("classes_deep", nested_objects(100_000, "1")),
         ("classes_wrong_type", "{\"1\": [1, 2, 3]}".to_string()),
-        ("classes_label_value_overflow", "{\"99999999999999999999999\": \"x\"}".to_string()),
+        (
+            "classes_label_value_overflow",
+            "{\"99999999999999999999999\": \"x\"}".to_string(),
+        ),
     ] {
         v.push(case(&format!("mask/{name}"), move |c| {
             let pkg = c.pkg();

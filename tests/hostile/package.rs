@@ -24,7 +24,13 @@ fn sha256_hex(p: &Path) -> String {
 
 /// The next writer after a crafted journal: `meta set PKG study.description …`.
 fn next_writer(pkg: &Path) -> Vec<OsString> {
-    os(&[&"meta", &"set", &pkg, &"study.description", &"after the journal"])
+    os(&[
+        &"meta",
+        &"set",
+        &pkg,
+        &"study.description",
+        &"after the journal",
+    ])
 }
 
 fn journal(name: &'static str, refuse: bool, make: fn(&Path, &Path) -> serde_json::Value) -> Case {
@@ -43,7 +49,12 @@ fn journal(name: &'static str, refuse: bool, make: fn(&Path, &Path) -> serde_jso
     })
 }
 
-fn journal_with(pkg: &Path, created: &[&str], obsolete: &[&str], committed: bool) -> serde_json::Value {
+fn journal_with(
+    pkg: &Path,
+    created: &[&str],
+    obsolete: &[&str],
+    committed: bool,
+) -> serde_json::Value {
     serde_json::json!({
         "manifest_sha256": sha256_hex(&pkg.join("mifa.json")),
         "created": created,
@@ -67,10 +78,13 @@ fn journals() -> Vec<Case> {
         journal("backup_restored_through_a_symlink", false, |p, _| {
             fs::write(p.join("images/.victim.txt.old-1"), "replacement").unwrap();
             let mut j = journal_with(p, &[], &[], false);
-            j["backups"] = serde_json::json!([["images/link/victim.txt", "images/.victim.txt.old-1"]]);
+            j["backups"] =
+                serde_json::json!([["images/link/victim.txt", "images/.victim.txt.old-1"]]);
             j
         }),
-        journal("created_names_images", true, |p, _| journal_with(p, &["images"], &[], false)),
+        journal("created_names_images", true, |p, _| {
+            journal_with(p, &["images"], &[], false)
+        }),
         journal("created_names_the_manifest", true, |p, _| {
             journal_with(p, &["mifa.json"], &[], false)
         }),
@@ -80,11 +94,15 @@ fn journals() -> Vec<Case> {
         journal("obsolete_names_versions", true, |p, _| {
             journal_with(p, &[], &["versions"], true)
         }),
-        journal("created_names_dot", true, |p, _| journal_with(p, &["."], &[], false)),
+        journal("created_names_dot", true, |p, _| {
+            journal_with(p, &["."], &[], false)
+        }),
         journal("created_names_images_slash", true, |p, _| {
             journal_with(p, &["images/"], &[], false)
         }),
-        journal("created_is_empty_string", true, |p, _| journal_with(p, &[""], &[], false)),
+        journal("created_is_empty_string", true, |p, _| {
+            journal_with(p, &[""], &[], false)
+        }),
         journal("created_dotdot", true, |p, _| {
             journal_with(p, &["../outside/victim.txt"], &[], false)
         }),
@@ -100,9 +118,11 @@ fn journals() -> Vec<Case> {
             j["backups"] = serde_json::json!([["annotations/cells", "mifa.json"]]);
             j
         }),
-        journal("wrong_types", true, |_, _| {
-            serde_json::json!({"manifest_sha256": 5, "created": "images", "backups": {}})
-        }),
+        journal(
+            "wrong_types",
+            true,
+            |_, _| serde_json::json!({"manifest_sha256": 5, "created": "images", "backups": {}}),
+        ),
     ];
     for (name, text) in [
         ("malformed", "{\"manifest_sha256\": \"".to_string()),
@@ -158,7 +178,10 @@ fn leaked(dir: &Path) -> Option<PathBuf> {
 
 fn no_leak(out: PathBuf) -> impl Fn(&Outcome) -> Result<(), String> + Send + 'static {
     move |_| match leaked(&out) {
-        Some(p) => Err(format!("a file from outside the package was exported into {}", p.display())),
+        Some(p) => Err(format!(
+            "a file from outside the package was exported into {}",
+            p.display()
+        )),
         None => Ok(()),
     }
 }
@@ -169,7 +192,11 @@ fn linked_annotation(c: &Ctx) -> (PathBuf, PathBuf) {
     let (out, _) = c.victim();
     let f = pkg.join("annotations/cells/img.geojson");
     let text = fs::read_to_string(&f).unwrap();
-    let secret = text.replacen("\"properties\":{", &format!("\"properties\":{{\"note\":\"{SECRET}\","), 1);
+    let secret = text.replacen(
+        "\"properties\":{",
+        &format!("\"properties\":{{\"note\":\"{SECRET}\","),
+        1,
+    );
     let secret = if secret == text {
         collection(&[square_feature(1, 2.0, 2.0, 8.0).replace("nucleus", SECRET)])
     } else {
@@ -211,10 +238,18 @@ fn symlinks() -> Vec<Case> {
         }),
         case("symlink/annotation_out/release", |c| {
             let (pkg, out) = linked_annotation(c);
-            Spec::fail(os(&[&"release", &pkg, &"--version", &"2.0.0", &"--changes", &"x", &"--allow-invalid"]))
-                .names("img.geojson")
-                .guard(&pkg)
-                .keep(&out)
+            Spec::fail(os(&[
+                &"release",
+                &pkg,
+                &"--version",
+                &"2.0.0",
+                &"--changes",
+                &"x",
+                &"--allow-invalid",
+            ]))
+            .names("img.geojson")
+            .guard(&pkg)
+            .keep(&out)
         }),
         case("symlink/annotation_out/preview", |c| {
             let (pkg, out) = linked_annotation(c);
@@ -225,10 +260,12 @@ fn symlinks() -> Vec<Case> {
         }),
         case("symlink/annotation_out/convert_to_mask", |c| {
             let (pkg, out) = linked_annotation(c);
-            Spec::fail(os(&[&"convert", &"to-mask", &pkg, &"--set", &"cells", &"--name", &"cm"]))
-                .names("img.geojson")
-                .guard(&pkg)
-                .keep(&out)
+            Spec::fail(os(&[
+                &"convert", &"to-mask", &pkg, &"--set", &"cells", &"--name", &"cm",
+            ]))
+            .names("img.geojson")
+            .guard(&pkg)
+            .keep(&out)
         }),
         case("symlink/annotation_is_dev_zero/validate", |c| {
             let pkg = c.pkg();
@@ -298,7 +335,10 @@ fn char_device(c: &Ctx, name: &str) -> Option<PathBuf> {
     (r == 0).then_some(p)
 }
 
-fn still(kind: &'static str, p: PathBuf) -> impl Fn(&Outcome) -> Result<(), String> + Send + 'static {
+fn still(
+    kind: &'static str,
+    p: PathBuf,
+) -> impl Fn(&Outcome) -> Result<(), String> + Send + 'static {
     move |_| {
         let ft = fs::symlink_metadata(&p).map(|m| m.file_type());
         let ok = match (kind, &ft) {
@@ -309,15 +349,25 @@ fn still(kind: &'static str, p: PathBuf) -> impl Fn(&Outcome) -> Result<(), Stri
         if ok {
             Ok(())
         } else {
-            Err(format!("{} is no longer a {kind} device/pipe: {ft:?}", p.display()))
+            Err(format!(
+                "{} is no longer a {kind} device/pipe: {ft:?}",
+                p.display()
+            ))
         }
     }
 }
 
+/// The arguments of a command writing to `out` for the package.
+type Writer = fn(&Path, &Path) -> Vec<OsString>;
+
 fn outputs() -> Vec<Case> {
-    let writers: [(&str, fn(&Path, &Path) -> Vec<OsString>); 2] = [
-        ("export_coco", |pkg, out| os(&[&"export", &pkg, &"coco", &out])),
-        ("preview", |pkg, out| os(&[&"preview", &pkg, &"img", &"--out", &out])),
+    let writers: [(&str, Writer); 2] = [
+        ("export_coco", |pkg, out| {
+            os(&[&"export", &pkg, &"coco", &out])
+        }),
+        ("preview", |pkg, out| {
+            os(&[&"preview", &pkg, &"img", &"--out", &out])
+        }),
     ];
     let mut v = Vec::new();
     for (name, args) in writers {
@@ -331,7 +381,10 @@ fn outputs() -> Vec<Case> {
                 // Without CAP_MKNOD: the same promise on a FIFO with a reader-less end.
                 None => {
                     let f = c.fifo("null");
-                    Spec::fail(args(&pkg, &f)).guard(&pkg).readonly().check(still("fifo", f))
+                    Spec::fail(args(&pkg, &f))
+                        .guard(&pkg)
+                        .readonly()
+                        .check(still("fifo", f))
                 }
             }
         }));
@@ -369,12 +422,14 @@ fn outputs() -> Vec<Case> {
                 .readonly()
                 .keep(&out)
         }));
-        v.push(case(&format!("output/{name}/inside_the_package"), move |c| {
-            let pkg = c.pkg();
-            let dest = pkg.join("annotations/exported");
-            Spec::fail(os(&[&"export", &pkg, &format, &dest]))
-                .guard(&pkg)
-        }));
+        v.push(case(
+            &format!("output/{name}/inside_the_package"),
+            move |c| {
+                let pkg = c.pkg();
+                let dest = pkg.join("annotations/exported");
+                Spec::fail(os(&[&"export", &pkg, &format, &dest])).guard(&pkg)
+            },
+        ));
     }
     v.push(case("output/report/unrelated_folder", |c| {
         let pkg = c.pkg();
@@ -420,7 +475,13 @@ fn full_stdout() -> Vec<Case> {
             let pkg = c.pkg();
             let a: Vec<OsString> = a2
                 .iter()
-                .map(|x| if *x == "PKG" { pkg.clone().into() } else { (*x).into() })
+                .map(|x| {
+                    if *x == "PKG" {
+                        pkg.clone().into()
+                    } else {
+                        (*x).into()
+                    }
+                })
                 .collect();
             Spec::fail(a)
                 .names_any(&["stdout", "No space left", "write"])
@@ -432,9 +493,18 @@ fn full_stdout() -> Vec<Case> {
             let pkg = c.pkg();
             let a: Vec<OsString> = args
                 .iter()
-                .map(|x| if *x == "PKG" { pkg.clone().into() } else { (*x).into() })
+                .map(|x| {
+                    if *x == "PKG" {
+                        pkg.clone().into()
+                    } else {
+                        (*x).into()
+                    }
+                })
                 .collect();
-            Spec::ok(a).stdout(Stdout::ClosedPipe).guard(&pkg).readonly()
+            Spec::ok(a)
+                .stdout(Stdout::ClosedPipe)
+                .guard(&pkg)
+                .readonly()
         }));
     }
     v
@@ -470,19 +540,74 @@ fn meta_set() -> Vec<Case> {
     let cases: Vec<(&str, String, String, bool)> = vec![
         ("path_130_segments", deep_path(130), "v".into(), false),
         ("path_20000_segments", deep_path(20_000), "v".into(), false),
-        ("json_126_deep", "study.x".into(), nested_arrays(126, "1"), true),
+        (
+            "json_126_deep",
+            "study.x".into(),
+            nested_arrays(126, "1"),
+            true,
+        ),
         // An argument is at most 128 KiB (MAX_ARG_STRLEN).
-        ("json_50000_deep", "study.x".into(), nested_arrays(50_000, "1"), true),
-        ("index_huge", "study.keywords[999999999999].label".into(), "x".into(), false),
-        ("index_overflow", "study.keywords[99999999999999999999999].label".into(), "x".into(), false),
-        ("image_path_dotdot", "images[img].path".into(), "../../outside".into(), false),
-        ("image_path_absolute", "images[img].path".into(), "/etc".into(), false),
-        ("annotation_path_dotdot", "annotation_sets[cells].files[0].path".into(), "../outside/victim.txt".into(), false),
-        ("shape_negative", "images[img].shape".into(), "[-1, -1]".into(), true),
-        ("license_garbage", "study.license".into(), "NOT-A-LICENSE-(((".into(), false),
+        (
+            "json_50000_deep",
+            "study.x".into(),
+            nested_arrays(50_000, "1"),
+            true,
+        ),
+        (
+            "index_huge",
+            "study.keywords[999999999999].label".into(),
+            "x".into(),
+            false,
+        ),
+        (
+            "index_overflow",
+            "study.keywords[99999999999999999999999].label".into(),
+            "x".into(),
+            false,
+        ),
+        (
+            "image_path_dotdot",
+            "images[img].path".into(),
+            "../../outside".into(),
+            false,
+        ),
+        (
+            "image_path_absolute",
+            "images[img].path".into(),
+            "/etc".into(),
+            false,
+        ),
+        (
+            "annotation_path_dotdot",
+            "annotation_sets[cells].files[0].path".into(),
+            "../outside/victim.txt".into(),
+            false,
+        ),
+        (
+            "shape_negative",
+            "images[img].shape".into(),
+            "[-1, -1]".into(),
+            true,
+        ),
+        (
+            "license_garbage",
+            "study.license".into(),
+            "NOT-A-LICENSE-(((".into(),
+            false,
+        ),
         ("empty_path", String::new(), "x".into(), false),
-        ("unclosed_bracket", "study.keywords[0".into(), "x".into(), false),
-        ("format_version", "format_version".into(), "99.0".into(), false),
+        (
+            "unclosed_bracket",
+            "study.keywords[0".into(),
+            "x".into(),
+            false,
+        ),
+        (
+            "format_version",
+            "format_version".into(),
+            "99.0".into(),
+            false,
+        ),
     ];
     let mut v = Vec::new();
     for (name, path, value, json) in cases {
@@ -493,14 +618,23 @@ fn meta_set() -> Vec<Case> {
             if json {
                 a.push("--json".into());
             }
-            Spec::fail(a).guard(&pkg).keep(&out).check(reopens(pkg.clone()))
+            Spec::fail(a)
+                .guard(&pkg)
+                .keep(&out)
+                .check(reopens(pkg.clone()))
         }));
     }
     v.push(case("meta_set/value_of_100kb", |c| {
         let pkg = c.pkg();
-        Spec::either(os(&[&"meta", &"set", &pkg, &"study.description", &"d".repeat(100_000)]))
-            .guard(&pkg)
-            .check(reopens(pkg.clone()))
+        Spec::either(os(&[
+            &"meta",
+            &"set",
+            &pkg,
+            &"study.description",
+            &"d".repeat(100_000),
+        ]))
+        .guard(&pkg)
+        .check(reopens(pkg.clone()))
     }));
     v.push(case("meta_get/path_20000_segments", |c| {
         let pkg = c.pkg();
@@ -514,15 +648,31 @@ fn meta_set() -> Vec<Case> {
     }));
     v.push(case("author_add/bad_orcid", |c| {
         let pkg = c.pkg();
-        Spec::fail(os(&[&"author", &"add", &pkg, &"--name", &"X", &"--orcid", &"0000-0002-1825-0098"]))
-            .names("0000-0002-1825-0098")
-            .guard(&pkg)
+        Spec::fail(os(&[
+            &"author",
+            &"add",
+            &pkg,
+            &"--name",
+            &"X",
+            &"--orcid",
+            &"0000-0002-1825-0098",
+        ]))
+        .names("0000-0002-1825-0098")
+        .guard(&pkg)
     }));
     v.push(case("author_add/unknown_set", |c| {
         let pkg = c.pkg();
-        Spec::fail(os(&[&"author", &"add", &pkg, &"--name", &"X", &"--set", &"no_such_set"]))
-            .names("no_such_set")
-            .guard(&pkg)
+        Spec::fail(os(&[
+            &"author",
+            &"add",
+            &pkg,
+            &"--name",
+            &"X",
+            &"--set",
+            &"no_such_set",
+        ]))
+        .names("no_such_set")
+        .guard(&pkg)
     }));
     v
 }
@@ -546,23 +696,47 @@ fn options() -> Vec<Case> {
         ("workers_100000", load(&["--workers", "100000"]), "workers"),
         ("workers_0", load(&["--workers", "0"]), "workers"),
         ("batch_size_0", load(&["--batch-size", "0"]), "batch"),
-        ("batch_size_1e12", load(&["--batch-size", "1000000000000"]), "batch"),
+        (
+            "batch_size_1e12",
+            load(&["--batch-size", "1000000000000"]),
+            "batch",
+        ),
         ("patch_0", load(&["--patch", "0"]), "patch"),
         ("patch_1e9", load(&["--patch", "1000000000"]), "patch"),
         ("level_99", load(&["--level", "99"]), "level"),
         ("channel_5", load(&["--channels", "5"]), "channel"),
         ("foreground_2", load(&["--foreground", "2.0"]), "foreground"),
-        ("foreground_nan", load(&["--foreground", "NaN"]), "foreground"),
+        (
+            "foreground_nan",
+            load(&["--foreground", "NaN"]),
+            "foreground",
+        ),
         ("stride_0", load(&["--stride", "0"]), "stride"),
-        ("split_unknown", load(&["--split", "no_such_split"]), "no_such_split"),
-        ("set_unknown", load(&["--task", "semantic", "--set", "no_such_set"]), "no_such_set"),
+        (
+            "split_unknown",
+            load(&["--split", "no_such_split"]),
+            "no_such_split",
+        ),
+        (
+            "set_unknown",
+            load(&["--task", "semantic", "--set", "no_such_set"]),
+            "no_such_set",
+        ),
         ("crop_1e9", load(&["--crop", "1000000000"]), "crop"),
-        ("heatmap_sigma_negative", {
-            let mut a = load(&[]);
-            a.push("--heatmap-sigma=-1".into());
-            a
-        }, "sigma"),
-        ("samples_per_epoch_huge", load(&["--samples-per-epoch", "1000000000000000"]), "samples"),
+        (
+            "heatmap_sigma_negative",
+            {
+                let mut a = load(&[]);
+                a.push("--heatmap-sigma=-1".into());
+                a
+            },
+            "sigma",
+        ),
+        (
+            "samples_per_epoch_huge",
+            load(&["--samples-per-epoch", "1000000000000000"]),
+            "samples",
+        ),
     ];
     let mut v = Vec::new();
     for (name, extra, needle) in absurd {
@@ -572,7 +746,12 @@ fn options() -> Vec<Case> {
             a.extend(extra.iter().map(OsString::from));
             // Options a loader may clamp or give a meaning to (0 workers: in the calling
             // thread); only the other promises hold for them.
-            let lenient = ["samples_per_epoch_huge", "batch_size_1e12", "stride_0", "workers_0"];
+            let lenient = [
+                "samples_per_epoch_huge",
+                "batch_size_1e12",
+                "stride_0",
+                "workers_0",
+            ];
             let s = if lenient.contains(&name) {
                 Spec::either(a)
             } else {
@@ -582,29 +761,152 @@ fn options() -> Vec<Case> {
         }));
     }
     let others: Vec<(&str, Vec<&str>)> = vec![
-        ("split/train_2", vec!["split", "PKG", "--train", "2.0", "--name", "s2"]),
-        ("split/train_nan", vec!["split", "PKG", "--train", "NaN", "--name", "s2"]),
-        ("split/negative", vec!["split", "PKG", "--train", "-1", "--val", "1.5", "--name", "s2"]),
-        ("split/stratify_unknown", vec!["split", "PKG", "--stratify", "no_such_set", "--name", "s2"]),
-        ("preview/size_0", vec!["preview", "PKG", "img", "--out", "p.png", "--size", "0"]),
-        ("preview/size_4e9_clamped", vec!["preview", "PKG", "img", "--out", "p.png", "--size", "4000000000"]),
-        ("preview/level_99", vec!["preview", "PKG", "img", "--out", "p.png", "--level", "99"]),
-        ("preview/t_99", vec!["preview", "PKG", "img", "--out", "p.png", "--t", "99"]),
-        ("preview/unknown_image", vec!["preview", "PKG", "no_such_image", "--out", "p.png"]),
-        ("report/size_4e9_clamped", vec!["report", "PKG", "--out", "rep", "--size", "4000000000"]),
-        ("convert/simplify_nan", vec!["convert", "to-polygons", "PKG", "--mask", "nuc", "--set", "tr", "--simplify", "NaN"]),
-        ("convert/unknown_set", vec!["convert", "to-mask", "PKG", "--set", "no_such_set", "--name", "m"]),
-        ("add/pixel_size_nan", vec!["add", "PKG", "IMG", "--id", "two", "--pixel-size", "NaN"]),
-        ("add/pixel_size_negative", vec!["add", "PKG", "IMG", "--id", "two", "--pixel-size", "-1"]),
-        ("add/id_dotdot", vec!["add", "PKG", "IMG", "--id", "../../outside/x"]),
+        (
+            "split/train_2",
+            vec!["split", "PKG", "--train", "2.0", "--name", "s2"],
+        ),
+        (
+            "split/train_nan",
+            vec!["split", "PKG", "--train", "NaN", "--name", "s2"],
+        ),
+        (
+            "split/negative",
+            vec![
+                "split", "PKG", "--train", "-1", "--val", "1.5", "--name", "s2",
+            ],
+        ),
+        (
+            "split/stratify_unknown",
+            vec!["split", "PKG", "--stratify", "no_such_set", "--name", "s2"],
+        ),
+        (
+            "preview/size_0",
+            vec!["preview", "PKG", "img", "--out", "p.png", "--size", "0"],
+        ),
+        (
+            "preview/size_4e9_clamped",
+            vec![
+                "preview",
+                "PKG",
+                "img",
+                "--out",
+                "p.png",
+                "--size",
+                "4000000000",
+            ],
+        ),
+        (
+            "preview/level_99",
+            vec!["preview", "PKG", "img", "--out", "p.png", "--level", "99"],
+        ),
+        (
+            "preview/t_99",
+            vec!["preview", "PKG", "img", "--out", "p.png", "--t", "99"],
+        ),
+        (
+            "preview/unknown_image",
+            vec!["preview", "PKG", "no_such_image", "--out", "p.png"],
+        ),
+        (
+            "report/size_4e9_clamped",
+            vec!["report", "PKG", "--out", "rep", "--size", "4000000000"],
+        ),
+        (
+            "convert/simplify_nan",
+            vec![
+                "convert",
+                "to-polygons",
+                "PKG",
+                "--mask",
+                "nuc",
+                "--set",
+                "tr",
+                "--simplify",
+                "NaN",
+            ],
+        ),
+        (
+            "convert/unknown_set",
+            vec![
+                "convert",
+                "to-mask",
+                "PKG",
+                "--set",
+                "no_such_set",
+                "--name",
+                "m",
+            ],
+        ),
+        (
+            "add/pixel_size_nan",
+            vec!["add", "PKG", "IMG", "--id", "two", "--pixel-size", "NaN"],
+        ),
+        (
+            "add/pixel_size_negative",
+            vec!["add", "PKG", "IMG", "--id", "two", "--pixel-size", "-1"],
+        ),
+        (
+            "add/id_dotdot",
+            vec!["add", "PKG", "IMG", "--id", "../../outside/x"],
+        ),
         ("add/id_slash", vec!["add", "PKG", "IMG", "--id", "a/b"]),
-        ("add/chunk_0", vec!["add", "PKG", "IMG", "--id", "two", "--chunk", "0"]),
-        ("add/chunk_huge", vec!["add", "PKG", "IMG", "--id", "two", "--chunk", "18446744073709551615"]),
-        ("add/axes_garbage", vec!["add", "PKG", "IMG", "--id", "two", "--axes", "qqqq"]),
-        ("add/unit_garbage", vec!["add", "PKG", "IMG", "--id", "two", "--pixel-size", "1", "--unit", "furlong-per-fortnight"]),
+        (
+            "add/chunk_0",
+            vec!["add", "PKG", "IMG", "--id", "two", "--chunk", "0"],
+        ),
+        (
+            "add/chunk_huge",
+            vec![
+                "add",
+                "PKG",
+                "IMG",
+                "--id",
+                "two",
+                "--chunk",
+                "18446744073709551615",
+            ],
+        ),
+        (
+            "add/axes_garbage",
+            vec!["add", "PKG", "IMG", "--id", "two", "--axes", "qqqq"],
+        ),
+        (
+            "add/unit_garbage",
+            vec![
+                "add",
+                "PKG",
+                "IMG",
+                "--id",
+                "two",
+                "--pixel-size",
+                "1",
+                "--unit",
+                "furlong-per-fortnight",
+            ],
+        ),
         ("add/duplicate_id", vec!["add", "PKG", "IMG", "--id", "img"]),
-        ("init/into_existing_package", vec!["init", "PKG", "--title", "Another package title long enough", "--license", "CC0-1.0"]),
-        ("init/bad_license", vec!["init", "NEW", "--title", "Another package title long enough", "--license", "NOT-SPDX((("]),
+        (
+            "init/into_existing_package",
+            vec![
+                "init",
+                "PKG",
+                "--title",
+                "Another package title long enough",
+                "--license",
+                "CC0-1.0",
+            ],
+        ),
+        (
+            "init/bad_license",
+            vec![
+                "init",
+                "NEW",
+                "--title",
+                "Another package title long enough",
+                "--license",
+                "NOT-SPDX(((",
+            ],
+        ),
     ];
     for (name, args) in others {
         v.push(case(name, move |c| {
@@ -642,10 +944,14 @@ fn releases() -> Vec<Case> {
     type Edit = fn(&Path);
     let edits: Vec<(&str, Edit)> = vec![
         ("file_hash_edited", |p| {
-            edit_json(&record(p), |v| v["files"][0]["sha256"] = "0".repeat(64).into())
+            edit_json(&record(p), |v| {
+                v["files"][0]["sha256"] = "0".repeat(64).into()
+            })
         }),
         ("dataset_hash_edited", |p| {
-            edit_json(&record(p), |v| v["dataset_sha256"] = format!("sha256:{}", "1".repeat(64)).into())
+            edit_json(&record(p), |v| {
+                v["dataset_sha256"] = format!("sha256:{}", "1".repeat(64)).into()
+            })
         }),
         ("file_entry_removed", |p| {
             edit_json(&record(p), |v| {
@@ -653,7 +959,9 @@ fn releases() -> Vec<Case> {
             })
         }),
         ("changes_text_edited", |p| {
-            edit_json(&record(p), |v| v["changes"] = "Something else entirely".into())
+            edit_json(&record(p), |v| {
+                v["changes"] = "Something else entirely".into()
+            })
         }),
         ("swapped_for_a_rewritten_record", |p| {
             edit_json(&record(p), |v| {
@@ -661,8 +969,12 @@ fn releases() -> Vec<Case> {
                 v["changes"] = "rewritten".into();
             })
         }),
-        ("malformed", |p| fs::write(record(p), "{\"format\": \"mifa-version\", ").unwrap()),
-        ("deep", |p| fs::write(record(p), nested_objects(100_000, "1")).unwrap()),
+        ("malformed", |p| {
+            fs::write(record(p), "{\"format\": \"mifa-version\", ").unwrap()
+        }),
+        ("deep", |p| {
+            fs::write(record(p), nested_objects(100_000, "1")).unwrap()
+        }),
         ("wrong_types", |p| {
             edit_json(&record(p), |v| v["files"] = "all of them".into())
         }),
@@ -677,7 +989,11 @@ fn releases() -> Vec<Case> {
         ("path_absolute", |p| {
             let victim = p.join("../outside/victim.txt");
             let h = sha256_hex(&victim);
-            let abs = victim.canonicalize().unwrap().to_string_lossy().into_owned();
+            let abs = victim
+                .canonicalize()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             edit_json(&record(p), move |v| {
                 v["files"][0]["path"] = abs.into();
                 v["files"][0]["sha256"] = h.into();
@@ -743,14 +1059,22 @@ fn releases() -> Vec<Case> {
             if let Some(sets) = v.pointer_mut("/metadata/annotation_sets") {
                 for s in sets.as_array_mut().into_iter().flatten() {
                     if s["id"] == "cells" {
-                        s["files"][0]["path"] = "annotations/cells/../../../outside/victim.txt".into();
+                        s["files"][0]["path"] =
+                            "annotations/cells/../../../outside/victim.txt".into();
                     }
                 }
             }
         });
-        Spec::fail(os(&[&"restore", &pkg, &"--version", &"1.0.0", &"--set", &"cells"]))
-            .guard(&pkg)
-            .keep(&out)
+        Spec::fail(os(&[
+            &"restore",
+            &pkg,
+            &"--version",
+            &"1.0.0",
+            &"--set",
+            &"cells",
+        ]))
+        .guard(&pkg)
+        .keep(&out)
     }));
     v.push(case("release/store_blob_corrupt/restore", |c| {
         let pkg = c.pkg();
@@ -767,16 +1091,46 @@ fn releases() -> Vec<Case> {
         if blob.exists() {
             fs::write(&blob, "corrupt").unwrap();
         }
-        fs::write(pkg.join("annotations/cells/img.geojson"), squares_geojson(1)).unwrap();
-        Spec::fail(os(&[&"restore", &pkg, &"--version", &"1.0.0", &"--set", &"cells"]))
-            .names_any(&["img.geojson", &h[..12]])
-            .guard(&pkg)
+        fs::write(
+            pkg.join("annotations/cells/img.geojson"),
+            squares_geojson(1),
+        )
+        .unwrap();
+        Spec::fail(os(&[
+            &"restore",
+            &pkg,
+            &"--version",
+            &"1.0.0",
+            &"--set",
+            &"cells",
+        ]))
+        .names_any(&["img.geojson", &h[..12]])
+        .guard(&pkg)
     }));
     for (name, args) in [
-        ("version_not_semver", vec!["--version", "one", "--changes", "x"]),
-        ("version_not_greater", vec!["--version", "0.0.1", "--changes", "x"]),
-        ("version_dotdot", vec!["--version", "../../outside/x", "--changes", "x"]),
-        ("remove_credit_garbage", vec!["--version", "2.0.0", "--changes", "x", "--remove-credit", "="]),
+        (
+            "version_not_semver",
+            vec!["--version", "one", "--changes", "x"],
+        ),
+        (
+            "version_not_greater",
+            vec!["--version", "0.0.1", "--changes", "x"],
+        ),
+        (
+            "version_dotdot",
+            vec!["--version", "../../outside/x", "--changes", "x"],
+        ),
+        (
+            "remove_credit_garbage",
+            vec![
+                "--version",
+                "2.0.0",
+                "--changes",
+                "x",
+                "--remove-credit",
+                "=",
+            ],
+        ),
     ] {
         v.push(case(&format!("release/{name}"), move |c| {
             let pkg = c.pkg();
@@ -788,9 +1142,25 @@ fn releases() -> Vec<Case> {
         }));
     }
     for (name, args) in [
-        ("verify_unknown_version", vec!["verify", "PKG", "--version", "9.9.9"]),
-        ("verify_version_dotdot", vec!["verify", "PKG", "--version", "../../outside/victim"]),
-        ("restore_version_dotdot", vec!["restore", "PKG", "--version", "../../outside/victim", "--set", "cells"]),
+        (
+            "verify_unknown_version",
+            vec!["verify", "PKG", "--version", "9.9.9"],
+        ),
+        (
+            "verify_version_dotdot",
+            vec!["verify", "PKG", "--version", "../../outside/victim"],
+        ),
+        (
+            "restore_version_dotdot",
+            vec![
+                "restore",
+                "PKG",
+                "--version",
+                "../../outside/victim",
+                "--set",
+                "cells",
+            ],
+        ),
         ("diff_unknown_version", vec!["diff", "PKG", "7.7.7"]),
     ] {
         v.push(case(&format!("release/{name}"), move |c| {
@@ -798,7 +1168,13 @@ fn releases() -> Vec<Case> {
             let (out, _) = c.victim();
             let a: Vec<OsString> = args
                 .iter()
-                .map(|x| if *x == "PKG" { pkg.clone().into() } else { (*x).into() })
+                .map(|x| {
+                    if *x == "PKG" {
+                        pkg.clone().into()
+                    } else {
+                        (*x).into()
+                    }
+                })
                 .collect();
             Spec::fail(a).guard(&pkg).keep(&out)
         }));

@@ -29,16 +29,25 @@ fn with_zip(name: &'static str, bytes: fn() -> Vec<u8>) -> Case {
 fn zips() -> Vec<Case> {
     vec![
         with_zip("dotdot_entry", || {
-            zip(&[entry("zarr.json", &root_zarr()), entry("../../outside/evil.txt", b"x")])
+            zip(&[
+                entry("zarr.json", &root_zarr()),
+                entry("../../outside/evil.txt", b"x"),
+            ])
         }),
         with_zip("inner_dotdot_entry", || {
-            zip(&[entry("zarr.json", &root_zarr()), entry("0/../../../evil.txt", b"x")])
+            zip(&[
+                entry("zarr.json", &root_zarr()),
+                entry("0/../../../evil.txt", b"x"),
+            ])
         }),
         with_zip("absolute_entry", || {
             zip(&[entry("zarr.json", &root_zarr()), entry("/etc/passwd", b"x")])
         }),
         with_zip("backslash_dotdot_entry", || {
-            zip(&[entry("zarr.json", &root_zarr()), entry("..\\..\\evil.txt", b"x")])
+            zip(&[
+                entry("zarr.json", &root_zarr()),
+                entry("..\\..\\evil.txt", b"x"),
+            ])
         }),
         with_zip("drive_letter_entry", || {
             zip(&[entry("zarr.json", &root_zarr()), entry("C:/evil.txt", b"x")])
@@ -59,10 +68,15 @@ fn zips() -> Vec<Case> {
         with_zip("nul_in_name", || {
             zip(&[entry("zarr.json", &root_zarr()), entry("0/c\0/evil", b"x")])
         }),
-        with_zip("not_a_zip", || b"just some text, not an archive at all".to_vec()),
+        with_zip("not_a_zip", || {
+            b"just some text, not an archive at all".to_vec()
+        }),
         with_zip("empty_file", Vec::new),
         with_zip("truncated", || {
-            let z = zip(&[entry("zarr.json", &root_zarr()), entry("0/zarr.json", b"{}")]);
+            let z = zip(&[
+                entry("zarr.json", &root_zarr()),
+                entry("0/zarr.json", b"{}"),
+            ]);
             z[..z.len() - 30].to_vec()
         }),
         with_zip("entry_count_lies", || {
@@ -95,7 +109,10 @@ fn zips() -> Vec<Case> {
             let mut z = zip(&[entry("zarr.json", &root_zarr())]);
             // Method of the local header and the central entry.
             z[8] = 99;
-            let cd = z.windows(4).position(|w| w == 0x0201_4b50u32.to_le_bytes()).unwrap();
+            let cd = z
+                .windows(4)
+                .position(|w| w == 0x0201_4b50u32.to_le_bytes())
+                .unwrap();
             z[cd + 10] = 99;
             z
         }),
@@ -110,11 +127,12 @@ fn submission(name: &'static str, needle: &'static str, edit: fn(&Path)) -> Case
         let s = Spec::fail(["publish".as_ref(), "check".as_ref(), sub.as_os_str()]);
         // A submission folder is the user's own output: a symlink in it is what they chose
         // to upload; only the other promises hold.
-        let s = if name == "zip_is_a_symlink_out" { s.lenient() } else { s };
-        s.names(needle)
-            .guard(&sub)
-            .readonly()
-            .keep(&out)
+        let s = if name == "zip_is_a_symlink_out" {
+            s.lenient()
+        } else {
+            s
+        };
+        s.names(needle).guard(&sub).readonly().keep(&out)
     })
 }
 
@@ -123,7 +141,12 @@ fn first_list(sub: &Path) -> std::path::PathBuf {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("images"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("images")
+        })
         .collect();
     v.sort();
     v.remove(0)
@@ -149,7 +172,11 @@ fn submissions() -> Vec<Case> {
             std::os::unix::fs::symlink("/dev/zero", s.join("submission.json")).unwrap();
         }),
         submission("submission_json_wrong_types", "submission.json", |s| {
-            fs::write(s.join("submission.json"), r#"{"attributes": 5, "section": []}"#).unwrap()
+            fs::write(
+                s.join("submission.json"),
+                r#"{"attributes": 5, "section": []}"#,
+            )
+            .unwrap()
         }),
         submission("submission_tsv_deep_sections", "submission.tsv", |s| {
             let mut t = fs::read_to_string(s.join("submission.tsv")).unwrap();

@@ -138,7 +138,8 @@ impl Spec {
 
     /// stderr must name one of these.
     pub fn names_any(mut self, alts: &[&str]) -> Spec {
-        self.names.push(alts.iter().map(|s| s.to_string()).collect());
+        self.names
+            .push(alts.iter().map(|s| s.to_string()).collect());
         self
     }
 
@@ -336,11 +337,15 @@ pub fn execute(spec: &Spec, dir: &Path) -> Outcome {
         Some(p) => Stdio::from(fs::File::open(p).expect("stdin file")),
         None => Stdio::null(),
     });
-    cmd.stderr(Stdio::from(fs::File::create(&err_path).expect("stderr file")));
+    cmd.stderr(Stdio::from(
+        fs::File::create(&err_path).expect("stderr file"),
+    ));
     let mut pipe_write: Option<std::os::fd::OwnedFd> = None;
     match spec.stdout {
         Stdout::Capture => {
-            cmd.stdout(Stdio::from(fs::File::create(&out_path).expect("stdout file")));
+            cmd.stdout(Stdio::from(
+                fs::File::create(&out_path).expect("stdout file"),
+            ));
         }
         Stdout::DevFull => {
             let f = fs::OpenOptions::new()

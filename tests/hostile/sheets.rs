@@ -11,9 +11,14 @@ fn sheet(name: &str, text: String, needle: Option<&'static str>) -> Case {
     case(&format!("sheet/{name}"), move |c| {
         let pkg = c.pkg();
         let f = c.write(&file, &text);
-        let s = Spec::fail(["meta".as_ref(), "import".as_ref(), pkg.as_os_str(), f.as_os_str()])
-            .names_file(&f)
-            .guard(&pkg);
+        let s = Spec::fail([
+            "meta".as_ref(),
+            "import".as_ref(),
+            pkg.as_os_str(),
+            f.as_os_str(),
+        ])
+        .names_file(&f)
+        .guard(&pkg);
         match needle {
             Some(n) => s.names(n),
             None => s,
@@ -22,7 +27,9 @@ fn sheet(name: &str, text: String, needle: Option<&'static str>) -> Case {
 }
 
 fn yaml_alias_bomb() -> String {
-    let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut s = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     let names = ["b", "c", "d", "e", "f", "g", "h", "i"];
     let mut prev = "a";
     for n in names {
@@ -42,13 +49,21 @@ fn sheets() -> Vec<Case> {
             "Study\nDescription\tfine\n\nBiosample\tb1\nOrgansim\tMus musculus\n".into(),
             Some("5"),
         ),
-        sheet("row_before_section.tsv", "Description\tno section yet\n".into(), Some("1")),
+        sheet(
+            "row_before_section.tsv",
+            "Description\tno section yet\n".into(),
+            Some("1"),
+        ),
         sheet(
             "bad_orcid.tsv",
             "Author\nName\tX\nORCID\t0000-0002-1825-0098\n".into(),
             Some("0000-0002-1825-0098"),
         ),
-        sheet("binary.tsv", "\u{0}\u{1}Study\u{0}\n\u{ff}\u{fe}".into(), None),
+        sheet(
+            "binary.tsv",
+            "\u{0}\u{1}Study\u{0}\n\u{ff}\u{fe}".into(),
+            None,
+        ),
         sheet(
             "unterminated_quote.csv",
             "Study,\nDescription,\"never closed\nTitle,x\n".into(),
@@ -79,10 +94,18 @@ fn sheets() -> Vec<Case> {
             None,
         ),
         sheet("unclosed.yaml", "study:\n  title: [unclosed\n".into(), None),
-        sheet("wrong_type.yaml", "study:\n  keywords: 5\n".into(), Some("keywords")),
+        sheet(
+            "wrong_type.yaml",
+            "study:\n  keywords: 5\n".into(),
+            Some("keywords"),
+        ),
         sheet("tabs.yaml", "study:\n\tdescription: tab\n".into(), None),
         sheet("deep.json", nested_objects(100_000, "1"), None),
-        sheet("truncated.json", "{\"study\": {\"description\": \"x\"".into(), None),
+        sheet(
+            "truncated.json",
+            "{\"study\": {\"description\": \"x\"".into(),
+            None,
+        ),
         sheet(
             "wrong_type.json",
             r#"{"study": {"title": 5}}"#.into(),
@@ -106,18 +129,28 @@ fn sheets() -> Vec<Case> {
             let pkg = c.pkg();
             let f = c.path(&format!("zero.{ext}"));
             std::os::unix::fs::symlink("/dev/zero", &f).unwrap();
-            Spec::fail(["meta".as_ref(), "import".as_ref(), pkg.as_os_str(), f.as_os_str()])
-                .names_file(&f)
-                .guard(&pkg)
+            Spec::fail([
+                "meta".as_ref(),
+                "import".as_ref(),
+                pkg.as_os_str(),
+                f.as_os_str(),
+            ])
+            .names_file(&f)
+            .guard(&pkg)
         }));
     }
     for ext in ["tsv", "yaml"] {
         v.push(case(&format!("sheet/fifo.{ext}"), move |c| {
             let pkg = c.pkg();
             let f = c.fifo(&format!("stuck.{ext}"));
-            Spec::fail(["meta".as_ref(), "import".as_ref(), pkg.as_os_str(), f.as_os_str()])
-                .names_file(&f)
-                .guard(&pkg)
+            Spec::fail([
+                "meta".as_ref(),
+                "import".as_ref(),
+                pkg.as_os_str(),
+                f.as_os_str(),
+            ])
+            .names_file(&f)
+            .guard(&pkg)
         }));
     }
     v
@@ -155,12 +188,9 @@ fn manifest_with(
                         "study.description".into(),
                         "changed".into(),
                     ],
-                    "export-geojson" => vec![
-                        "export".into(),
-                        p,
-                        "geojson".into(),
-                        c.path("gj").into(),
-                    ],
+                    "export-geojson" => {
+                        vec!["export".into(), p, "geojson".into(), c.path("gj").into()]
+                    }
                     "export-tiff" => vec!["export".into(), p, "tiff".into(), c.path("tf").into()],
                     "release" => vec![
                         "release".into(),
@@ -182,7 +212,10 @@ fn manifest_with(
                 } else {
                     s
                 };
-                if matches!(cmd, "validate" | "info" | "meta-get" | "export-geojson" | "export-tiff") {
+                if matches!(
+                    cmd,
+                    "validate" | "info" | "meta-get" | "export-geojson" | "export-tiff"
+                ) {
                     s.readonly()
                 } else {
                     s
@@ -197,7 +230,11 @@ fn manifests() -> Vec<Case> {
     let mut v = Vec::new();
     v.extend(manifest("deep_nesting", rw, |p| {
         let text = fs::read_to_string(p.join("mifa.json")).unwrap();
-        let t = text.replacen("\"study\": {", &format!("\"x\": {},\n  \"study\": {{", nested_arrays(100_000, "1")), 1);
+        let t = text.replacen(
+            "\"study\": {",
+            &format!("\"x\": {},\n  \"study\": {{", nested_arrays(100_000, "1")),
+            1,
+        );
         fs::write(p.join("mifa.json"), t).unwrap();
     }));
     v.extend(manifest("images_not_a_list", rw, |p| {
@@ -208,7 +245,9 @@ fn manifests() -> Vec<Case> {
         fs::write(p.join("mifa.json"), &b[..b.len() / 2]).unwrap();
     }));
     v.extend(manifest("format_version_99", rw, |p| {
-        edit_json(&p.join("mifa.json"), |v| v["format_version"] = "99.0".into())
+        edit_json(&p.join("mifa.json"), |v| {
+            v["format_version"] = "99.0".into()
+        })
     }));
     v.extend(manifest_with(
         "duplicate_image_ids",
@@ -225,31 +264,51 @@ fn manifests() -> Vec<Case> {
         "image_path_dotdot",
         &["validate", "export-tiff", "meta-set"],
         |p| {
-            copy_tree(&p.join("images/img.ome.zarr"), &p.join("../outside/img.ome.zarr"));
+            copy_tree(
+                &p.join("images/img.ome.zarr"),
+                &p.join("../outside/img.ome.zarr"),
+            );
             edit_json(&p.join("mifa.json"), |v| {
                 v["images"][0]["path"] = "../outside/img.ome.zarr".into()
             })
         },
         false,
     ));
-    v.extend(manifest("image_path_absolute", &["validate", "export-tiff"], |p| {
-        let abs = p.join("../outside/img.ome.zarr");
-        copy_tree(&p.join("images/img.ome.zarr"), &abs);
-        let abs = abs.to_string_lossy().into_owned();
-        edit_json(&p.join("mifa.json"), move |v| v["images"][0]["path"] = abs.into())
-    }));
-    v.extend(manifest("annotation_path_dotdot", &["validate", "export-geojson", "release"], |p| {
-        fs::write(p.join("../outside/x.geojson"), squares_geojson(2).replace("nucleus", "OUTSIDE_SECRET")).unwrap();
-        edit_json(&p.join("mifa.json"), |v| {
-            for s in v["annotation_sets"].as_array_mut().unwrap() {
-                if s["id"] == "cells" {
-                    s["files"][0]["path"] = "annotations/cells/../../../outside/x.geojson".into();
+    v.extend(manifest(
+        "image_path_absolute",
+        &["validate", "export-tiff"],
+        |p| {
+            let abs = p.join("../outside/img.ome.zarr");
+            copy_tree(&p.join("images/img.ome.zarr"), &abs);
+            let abs = abs.to_string_lossy().into_owned();
+            edit_json(&p.join("mifa.json"), move |v| {
+                v["images"][0]["path"] = abs.into()
+            })
+        },
+    ));
+    v.extend(manifest(
+        "annotation_path_dotdot",
+        &["validate", "export-geojson", "release"],
+        |p| {
+            fs::write(
+                p.join("../outside/x.geojson"),
+                squares_geojson(2).replace("nucleus", "OUTSIDE_SECRET"),
+            )
+            .unwrap();
+            edit_json(&p.join("mifa.json"), |v| {
+                for s in v["annotation_sets"].as_array_mut().unwrap() {
+                    if s["id"] == "cells" {
+                        s["files"][0]["path"] =
+                            "annotations/cells/../../../outside/x.geojson".into();
+                    }
                 }
-            }
-        })
-    }));
+            })
+        },
+    ));
     v.extend(manifest("shape_wrong_type", &["validate", "info"], |p| {
-        edit_json(&p.join("mifa.json"), |v| v["images"][0]["shape"] = serde_json::json!(["a", {}]))
+        edit_json(&p.join("mifa.json"), |v| {
+            v["images"][0]["shape"] = serde_json::json!(["a", {}])
+        })
     }));
     v.extend(manifest("shape_overflow", &["validate", "info"], |p| {
         let t = fs::read_to_string(p.join("mifa.json")).unwrap();
@@ -261,10 +320,14 @@ fn manifests() -> Vec<Case> {
         b.splice(20..20, [0xFF, 0xFE, 0xC0]);
         fs::write(p.join("mifa.json"), b).unwrap();
     }));
-    v.extend(manifest("is_dev_zero", &["validate", "info", "meta-set"], |p| {
-        fs::remove_file(p.join("mifa.json")).unwrap();
-        std::os::unix::fs::symlink("/dev/zero", p.join("mifa.json")).unwrap();
-    }));
+    v.extend(manifest(
+        "is_dev_zero",
+        &["validate", "info", "meta-set"],
+        |p| {
+            fs::remove_file(p.join("mifa.json")).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", p.join("mifa.json")).unwrap();
+        },
+    ));
     v.extend(manifest("is_a_fifo", &["validate", "meta-set"], |p| {
         fs::remove_file(p.join("mifa.json")).unwrap();
         let c = std::ffi::CString::new(p.join("mifa.json").as_os_str().as_encoded_bytes()).unwrap();

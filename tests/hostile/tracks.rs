@@ -35,7 +35,11 @@ fn trackmate(name: &'static str, needle: Option<&'static str>, edit: fn(String) 
         let (_, s) = import(c, "trackmate", &f);
         let s = s.names_file(&f);
         // Unknown elements may be skipped, however deep, if the parse stays bounded.
-        let s = if name.ends_with("_skipped") { s.lenient() } else { s };
+        let s = if name.ends_with("_skipped") {
+            s.lenient()
+        } else {
+            s
+        };
         match needle {
             Some(n) => s.names(n),
             None => s,
@@ -86,7 +90,11 @@ fn trackmates() -> Vec<Case> {
         trackmate("deep_elements_skipped", None, |x| {
             x.replacen(
                 "</Model>",
-                &format!("{}{}</Model>", "<X>".repeat(100_000), "</X>".repeat(100_000)),
+                &format!(
+                    "{}{}</Model>",
+                    "<X>".repeat(100_000),
+                    "</X>".repeat(100_000)
+                ),
                 1,
             )
         }),
@@ -97,7 +105,9 @@ fn trackmates() -> Vec<Case> {
                 1,
             )
         }),
-        trackmate("not_trackmate", None, |_| "<html><body>hello</body></html>".into()),
+        trackmate("not_trackmate", None, |_| {
+            "<html><body>hello</body></html>".into()
+        }),
     ];
     v.push(case("trackmate/dev_zero", |c| {
         let f = c.path("zero.xml");
@@ -117,7 +127,11 @@ fn biotrack(name: &'static str, needle: &'static str, edit: fn(&Path)) -> Case {
     case(&format!("biotracks/{name}"), move |c| {
         let d = c.fixture(BT, "bt");
         let (out, _) = c.victim();
-        fs::write(out.join("objects.csv"), "cmso_object_id,cmso_frame_id,cmso_x_coord,cmso_y_coord\n1,0,1.0,1.0\n").unwrap();
+        fs::write(
+            out.join("objects.csv"),
+            "cmso_object_id,cmso_frame_id,cmso_x_coord,cmso_y_coord\n1,0,1.0,1.0\n",
+        )
+        .unwrap();
         edit(&d);
         let (_, s) = import(c, "biotracks", &d);
         s.names(needle).keep(&out)
@@ -130,9 +144,15 @@ fn dp_edit(d: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 
 fn biotracks() -> Vec<Case> {
     vec![
-        biotrack("no_datapackage", "dp.json", |d| fs::remove_file(d.join("dp.json")).unwrap()),
+        biotrack("no_datapackage", "dp.json", |d| {
+            fs::remove_file(d.join("dp.json")).unwrap()
+        }),
         biotrack("datapackage_malformed", "dp.json", |d| {
-            fs::write(d.join("dp.json"), "{\"name\": \"cmso_tracks\", \"resources\": [").unwrap()
+            fs::write(
+                d.join("dp.json"),
+                "{\"name\": \"cmso_tracks\", \"resources\": [",
+            )
+            .unwrap()
         }),
         biotrack("datapackage_deep", "dp.json", |d| {
             fs::write(d.join("dp.json"), nested_objects(100_000, "1")).unwrap()
@@ -141,7 +161,9 @@ fn biotracks() -> Vec<Case> {
             dp_edit(d, |v| v["resources"] = "objects.csv".into())
         }),
         biotrack("resource_path_dotdot", "..", |d| {
-            dp_edit(d, |v| v["resources"][0]["path"] = "../outside/objects.csv".into())
+            dp_edit(d, |v| {
+                v["resources"][0]["path"] = "../outside/objects.csv".into()
+            })
         }),
         biotrack("resource_path_absolute", "objects.csv", |d| {
             let abs = d.join("../outside/objects.csv");
@@ -149,7 +171,9 @@ fn biotracks() -> Vec<Case> {
             dp_edit(d, move |v| v["resources"][0]["path"] = abs.into())
         }),
         biotrack("resource_path_url", "http", |d| {
-            dp_edit(d, |v| v["resources"][0]["path"] = "http://example.org/objects.csv".into())
+            dp_edit(d, |v| {
+                v["resources"][0]["path"] = "http://example.org/objects.csv".into()
+            })
         }),
         biotrack("links_table_missing", "links.csv", |d| {
             fs::remove_file(d.join("links.csv")).unwrap()
@@ -175,7 +199,11 @@ fn biotracks() -> Vec<Case> {
             fs::write(d.join("objects.csv"), "cmso_object_id,cmso_frame_id,cmso_x_coord,cmso_y_coord\none,0,1.5,2.0\n2,1,2.5,2.5\n3,2,3.0,3.5\n4,2,9.0,9.5\n").unwrap()
         }),
         biotrack("short_row", "objects.csv", |d| {
-            fs::write(d.join("objects.csv"), "cmso_object_id,cmso_frame_id,cmso_x_coord,cmso_y_coord\n1,0\n2,1,2.5,2.5\n").unwrap()
+            fs::write(
+                d.join("objects.csv"),
+                "cmso_object_id,cmso_frame_id,cmso_x_coord,cmso_y_coord\n1,0\n2,1,2.5,2.5\n",
+            )
+            .unwrap()
         }),
         biotrack("objects_dev_zero", "objects.csv", |d| {
             fs::remove_file(d.join("objects.csv")).unwrap();
@@ -183,12 +211,17 @@ fn biotracks() -> Vec<Case> {
         }),
         biotrack("objects_fifo", "objects.csv", |d| {
             fs::remove_file(d.join("objects.csv")).unwrap();
-            let c = std::ffi::CString::new(d.join("objects.csv").as_os_str().as_encoded_bytes()).unwrap();
+            let c = std::ffi::CString::new(d.join("objects.csv").as_os_str().as_encoded_bytes())
+                .unwrap();
             // SAFETY: a valid NUL-terminated path.
             assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
         }),
         biotrack("link_to_missing_object", "links.csv", |d| {
-            fs::write(d.join("links.csv"), "cmso_link_id,cmso_object_id\n0,1\n0,77\n").unwrap()
+            fs::write(
+                d.join("links.csv"),
+                "cmso_link_id,cmso_object_id\n0,1\n0,77\n",
+            )
+            .unwrap()
         }),
     ]
 }
@@ -223,7 +256,11 @@ fn ctcs() -> Vec<Case> {
             fs::write(d.join("res_track.txt"), "1 -1 1 0\n2 2 2 1\n3 2 2 1\n").unwrap()
         }),
         ctc("huge_end", "res_track.txt", |d| {
-            fs::write(d.join("res_track.txt"), "1 0 999999999999 0\n2 2 2 1\n3 2 2 1\n").unwrap()
+            fs::write(
+                d.join("res_track.txt"),
+                "1 0 999999999999 0\n2 2 2 1\n3 2 2 1\n",
+            )
+            .unwrap()
         }),
         ctc("label_overflow", "res_track.txt", |d| {
             fs::write(d.join("res_track.txt"), "99999999999999999999999 0 1 0\n").unwrap()
@@ -306,14 +343,22 @@ fn geffs() -> Vec<Case> {
             })
         }),
         geff("prop_length_differs", "x", |d| {
-            raw_array(&d.join("nodes/props/x/values"), "<f8", 2, [1.0f64, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect())
+            raw_array(
+                &d.join("nodes/props/x/values"),
+                "<f8",
+                2,
+                [1.0f64, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
         }),
         geff("nan_position", "x", |d| {
             raw_array(
                 &d.join("nodes/props/x/values"),
                 "<f8",
                 4,
-                [f64::NAN, 2.0, 3.0, 4.0].iter().flat_map(|x| x.to_le_bytes()).collect(),
+                [f64::NAN, 2.0, 3.0, 4.0]
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect(),
             )
         }),
         geff("negative_frame", "t", |d| {
@@ -321,20 +366,37 @@ fn geffs() -> Vec<Case> {
                 &d.join("nodes/props/t/values"),
                 "<i8",
                 4,
-                [-5i64, 1, 2, 2].iter().flat_map(|x| x.to_le_bytes()).collect(),
+                [-5i64, 1, 2, 2]
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect(),
             )
         }),
         geff("dtype_complex", "x/values", |d| {
-            edit_json(&d.join("nodes/props/x/values/.zarray"), |v| v["dtype"] = "<c16".into())
+            edit_json(&d.join("nodes/props/x/values/.zarray"), |v| {
+                v["dtype"] = "<c16".into()
+            })
         }),
-        geff("chunk_missing", "g.geff", |d| fs::remove_file(d.join("nodes/ids/0")).unwrap()),
-        geff("chunk_corrupt", "ids", |d| fs::write(d.join("nodes/ids/0"), vec![0xAB; 48]).unwrap()),
-        geff("zattrs_malformed", ".zattrs", |d| fs::write(d.join(".zattrs"), "{\"geff\": {").unwrap()),
-        geff("zattrs_deep", ".zattrs", |d| fs::write(d.join(".zattrs"), nested_objects(100_000, "1")).unwrap()),
+        geff("chunk_missing", "g.geff", |d| {
+            fs::remove_file(d.join("nodes/ids/0")).unwrap()
+        }),
+        geff("chunk_corrupt", "ids", |d| {
+            fs::write(d.join("nodes/ids/0"), vec![0xAB; 48]).unwrap()
+        }),
+        geff("zattrs_malformed", ".zattrs", |d| {
+            fs::write(d.join(".zattrs"), "{\"geff\": {").unwrap()
+        }),
+        geff("zattrs_deep", ".zattrs", |d| {
+            fs::write(d.join(".zattrs"), nested_objects(100_000, "1")).unwrap()
+        }),
         geff("version_99", "99", |d| {
-            edit_json(&d.join(".zattrs"), |v| v["geff"]["geff_version"] = "99.0".into())
+            edit_json(&d.join(".zattrs"), |v| {
+                v["geff"]["geff_version"] = "99.0".into()
+            })
         }),
-        geff("no_geff_key", "geff", |d| fs::write(d.join(".zattrs"), "{}").unwrap()),
+        geff("no_geff_key", "geff", |d| {
+            fs::write(d.join(".zattrs"), "{}").unwrap()
+        }),
         geff("axes_wrong_type", "axes", |d| {
             edit_json(&d.join(".zattrs"), |v| v["geff"]["axes"] = 7.into())
         }),
@@ -343,7 +405,10 @@ fn geffs() -> Vec<Case> {
                 &d.join("edges/ids"),
                 "<u8",
                 3,
-                [0u64, 1, 1, 2, 2, 999].iter().flat_map(|x| x.to_le_bytes()).collect(),
+                [0u64, 1, 1, 2, 2, 999]
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect(),
             );
             edit_json(&d.join("edges/ids/.zarray"), |v| {
                 v["shape"] = serde_json::json!([3, 2]);
@@ -365,7 +430,9 @@ pub fn cases() -> Vec<Case> {
         // A tracks file written as the package stores tracks cannot be forged without knowing
         // its layout; instead the points set gets a NaN, which validate must report.
         let p = pkg.join("annotations/pts/img.geojson");
-        let t = fs::read_to_string(&p).unwrap().replacen("[3.5,3.5]", "[NaN,3.5]", 1);
+        let t = fs::read_to_string(&p)
+            .unwrap()
+            .replacen("[3.5,3.5]", "[NaN,3.5]", 1);
         fs::write(&p, t).unwrap();
         Spec::fail(["validate".as_ref(), pkg.as_os_str()])
             .names("img.geojson")

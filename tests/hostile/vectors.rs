@@ -9,7 +9,13 @@ use std::fs;
 use std::path::Path;
 
 /// `mifa import PKG FORMAT FILE --set new [--image img] EXTRA…`
-fn import_args(pkg: &Path, format: &str, file: &Path, image: bool, extra: &[&str]) -> Vec<OsString> {
+fn import_args(
+    pkg: &Path,
+    format: &str,
+    file: &Path,
+    image: bool,
+    extra: &[&str],
+) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec![
         "import".into(),
         pkg.into(),
@@ -205,7 +211,10 @@ fn geojson() -> Vec<Case> {
         let pkg = c.pkg();
         let f = c.write(
             "round.geojson",
-            collection(&[polygon_feature("round", &ring(&circle(50_000, 30.0, false)))]),
+            collection(&[polygon_feature(
+                "round",
+                &ring(&circle(50_000, 30.0, false)),
+            )]),
         );
         Spec::ok(import_args(&pkg, "geojson", &f, true, &[]))
     }));
@@ -278,17 +287,30 @@ fn coco_doc(edit: impl FnOnce(&mut serde_json::Value)) -> String {
 fn coco() -> Vec<Case> {
     use serde_json::json;
     let c = |name: &str, needle: Option<&str>, f: fn(&mut serde_json::Value)| {
-        refused("coco", format!("{name}.json"), coco_doc(f), needle.map(String::from))
+        refused(
+            "coco",
+            format!("{name}.json"),
+            coco_doc(f),
+            needle.map(String::from),
+        )
     };
     let mut v = vec![
-        c("annotation_image_id_unknown", Some("77"), |v| v["annotations"][0]["image_id"] = 77.into()),
-        c("category_id_unknown", Some("99"), |v| v["annotations"][0]["category_id"] = 99.into()),
-        c("duplicate_annotation_ids", None, |v| v["annotations"][1]["id"] = 1.into()),
+        c("annotation_image_id_unknown", Some("77"), |v| {
+            v["annotations"][0]["image_id"] = 77.into()
+        }),
+        c("category_id_unknown", Some("99"), |v| {
+            v["annotations"][0]["category_id"] = 99.into()
+        }),
+        c("duplicate_annotation_ids", None, |v| {
+            v["annotations"][1]["id"] = 1.into()
+        }),
         c("duplicate_image_ids", None, |v| {
             v["images"] = json!([{"id": 1, "file_name": "img.tif", "width": 64, "height": 64},
                                  {"id": 1, "file_name": "img.tif", "width": 64, "height": 64}])
         }),
-        c("segmentation_is_a_string", None, |v| v["annotations"][0]["segmentation"] = "oops".into()),
+        c("segmentation_is_a_string", None, |v| {
+            v["annotations"][0]["segmentation"] = "oops".into()
+        }),
         c("bbox_negative_size", None, |v| {
             v["annotations"][0]["segmentation"] = json!([]);
             v["annotations"][0]["bbox"] = json!([5, 5, -100, -100]);
@@ -299,8 +321,12 @@ fn coco() -> Vec<Case> {
         c("no_annotations_key", Some("annotations"), |v| {
             v.as_object_mut().unwrap().remove("annotations");
         }),
-        c("categories_not_a_list", Some("categories"), |v| v["categories"] = json!({"id": 1})),
-        c("image_id_is_a_string", None, |v| v["annotations"][0]["image_id"] = "one".into()),
+        c("categories_not_a_list", Some("categories"), |v| {
+            v["categories"] = json!({"id": 1})
+        }),
+        c("image_id_is_a_string", None, |v| {
+            v["annotations"][0]["image_id"] = "one".into()
+        }),
         c("rle_counts_overflow", None, |v| {
             v["annotations"][1]["segmentation"]["counts"] = json!([0, 18446744073709551615u64, 5])
         }),
@@ -311,7 +337,8 @@ fn coco() -> Vec<Case> {
             v["annotations"][1]["segmentation"]["counts"] = json!([10, -5, 20])
         }),
         c("rle_compressed_garbage", None, |v| {
-            v["annotations"][1]["segmentation"]["counts"] = "\u{7f}\u{7f}~~~~~~~~~~~~~~~~~~~~~~~~~~~".into()
+            v["annotations"][1]["segmentation"]["counts"] =
+                "\u{7f}\u{7f}~~~~~~~~~~~~~~~~~~~~~~~~~~~".into()
         }),
         c("rle_compressed_huge_run", None, |v| {
             // Continuation bits on every character: one run never ends.
@@ -346,7 +373,11 @@ fn coco() -> Vec<Case> {
     v.push(refused(
         "coco",
         "deep_nesting.json".into(),
-        coco_doc(|_| {}).replacen("\"iscrowd\":0", &format!("\"iscrowd\":0,\"x\":{}", nested_arrays(100_000, "0")), 1),
+        coco_doc(|_| {}).replacen(
+            "\"iscrowd\":0",
+            &format!("\"iscrowd\":0,\"x\":{}", nested_arrays(100_000, "0")),
+            1,
+        ),
         None,
     ));
     v.push(refused(
@@ -414,7 +445,12 @@ fn coco() -> Vec<Case> {
 
 fn points() -> Vec<Case> {
     let p = |name: &str, text: &str, needle: Option<&str>| {
-        refused("points", format!("{name}.csv"), text.to_string(), needle.map(String::from))
+        refused(
+            "points",
+            format!("{name}.csv"),
+            text.to_string(),
+            needle.map(String::from),
+        )
     };
     let mut v = vec![
         p("short_row", "x,y,class\n1.5,2.5,a\n3.5\n", Some("3")),
@@ -427,8 +463,16 @@ fn points() -> Vec<Case> {
         p("no_x_column", "a,b\n1,2\n", None),
         p("empty", "", None),
         p("binary", "\u{0}\u{1}\u{2}\u{3}\n\u{ff}", None),
-        p("unterminated_quote", "x,y,class\n1,2,\"never closed\n3,4,b\n", None),
-        p("million_columns", &format!("x,y{}\n1,2\n", ",c".repeat(1_000_000)), None),
+        p(
+            "unterminated_quote",
+            "x,y,class\n1,2,\"never closed\n3,4,b\n",
+            None,
+        ),
+        p(
+            "million_columns",
+            &format!("x,y{}\n1,2\n", ",c".repeat(1_000_000)),
+            None,
+        ),
     ];
     v.extend(special_inputs("points", "csv", true));
     v
