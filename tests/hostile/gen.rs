@@ -38,7 +38,8 @@ impl Ctx {
     }
 
     /// A copy of the base package (an image `img` 64×64 u16 with the label `nuc`, the vector
-    /// set `cells`, the points set `pts`, released as 1.0.0), at `pkg/`.
+    /// set `cells`, the points set `pts`, the tracks set `trk` (annotations/trk/tracks/, a
+    /// CMSO data package), one author, a split, released as 1.0.0), at `pkg/`.
     pub fn pkg(&self) -> PathBuf {
         let p = self.dir.join("pkg");
         copy_tree(&self.bases.pkg, &p);
@@ -261,6 +262,17 @@ impl Bases {
                 set.as_ref(),
             ]);
         }
+        let tm = repo("tests/fixtures/tracks/trackmate/tiny_trackmate.xml");
+        mifa([
+            OsStr::new("import"),
+            p,
+            "tracks".as_ref(),
+            tm.as_os_str(),
+            "--from".as_ref(),
+            "trackmate".as_ref(),
+            "--set".as_ref(),
+            "trk".as_ref(),
+        ]);
         mifa([
             OsStr::new("author"),
             "add".as_ref(),

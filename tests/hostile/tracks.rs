@@ -419,13 +419,107 @@ fn geffs() -> Vec<Case> {
     ]
 }
 
+/// The package's own tracks (`trk`, stored as a CMSO data package) edited, then read.
+fn stored(name: &'static str, cmds: &[&'static str], edit: fn(&Path)) -> Vec<Case> {
+    cmds.iter()
+        .map(|cmd| {
+            let cmd = *cmd;
+            case(&format!("stored-tracks/{name}/{cmd}"), move |c| {
+                let pkg = c.pkg();
+                edit(&pkg.join("annotations/trk/tracks"));
+                let p = pkg.as_os_str().to_os_string();
+                let args: Vec<std::ffi::OsString> = match cmd {
+                    "validate" => vec!["validate".into(), p],
+                    _ => vec![
+                        "export".into(),
+                        p,
+                        cmd.into(),
+                        c.path("out").into(),
+                        "--set".into(),
+                        "trk".into(),
+                    ],
+                };
+                Spec::fail(args)
+                    .names_any(&["objects.csv", "datapackage.json", "trk"])
+                    .guard(&pkg)
+                    .readonly()
+            })
+        })
+        .collect()
+}
+
+fn objects(d: &Path, f: impl FnOnce(String) -> String) {
+    let p = d.join("objects.csv");
+    let t = fs::read_to_string(&p).unwrap();
+    fs::write(&p, f(t)).unwrap();
+}
+
+fn stored_tracks() -> Vec<Case> {
+    let all = &["validate", "biotracks", "geff"];
+    let mut v = Vec::new();
+    v.extend(stored("nan_coordinate", all, |d| {
+        objects(d, |t| {
+            t.replacen(
+                "
+1,1,2.5,",
+                "
+1,1,NaN,",
+                1,
+            )
+        })
+    }));
+    v.extend(stored("negative_frame", all, |d| {
+        objects(d, |t| {
+            t.replacen(
+                "
+1,1,2.5,",
+                "
+1,-7,2.5,",
+                1,
+            )
+        })
+    }));
+    v.extend(stored("truncated_row", &["validate", "geff"], |d| {
+        objects(d, |t| {
+            t.replacen(
+                "
+1,1,2.5,",
+                "
+1,1
+",
+                1,
+            )
+        })
+    }));
+    v.extend(stored(
+        "objects_dev_zero",
+        &["validate", "biotracks"],
+        |d| {
+            fs::remove_file(d.join("objects.csv")).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", d.join("objects.csv")).unwrap();
+        },
+    ));
+    v.extend(stored(
+        "datapackage_deep",
+        &["validate", "biotracks"],
+        |d| fs::write(d.join("datapackage.json"), nested_objects(100_000, "1")).unwrap(),
+    ));
+    v.extend(stored("resource_path_dotdot", &["validate", "geff"], |d| {
+        edit_json(&d.join("datapackage.json"), |v| {
+            v["resources"][0]["path"] = "../../../../outside/objects.csv".into()
+        })
+    }));
+    v
+}
+
 /// Every tracks case, and the validate-side check of NaN tracks.
 pub fn cases() -> Vec<Case> {
     let mut v = trackmates();
     v.extend(biotracks());
     v.extend(ctcs());
     v.extend(geffs());
-    v.push(case("tracks/validate_reports_nan_in_package", |c| {
+    v.extend(stored_tracks());
+    v.push(case("points/validate_reports_nan_in_package", |c| {
         let pkg = c.pkg();
         // A tracks file written as the package stores tracks cannot be forged without knowing
         // its layout; instead the points set gets a NaN, which validate must report.
