@@ -123,7 +123,7 @@ where
         .into_iter()
         .map(|a| a.as_ref().to_os_string())
         .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_mifa"))
+    let out = Command::new(crate::runner::bin())
         .args(&args)
         .output()
         .unwrap();

@@ -516,7 +516,7 @@ fn reopens(pkg: PathBuf) -> impl Fn(&Outcome) -> Result<(), String> + Send + 'st
         if o.code != Some(0) {
             return Ok(());
         }
-        let r = std::process::Command::new(env!("CARGO_BIN_EXE_mifa"))
+        let r = std::process::Command::new(crate::runner::bin())
             .arg("info")
             .arg(&pkg)
             .output()

@@ -13,6 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary under test: `MIFA_HOSTILE_BIN` (e.g. a release build, or a copy taken while
+/// a shared target folder is rebuilt by others), else the one cargo built for this test.
+pub fn bin() -> PathBuf {
+    std::env::var_os("MIFA_HOSTILE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mifa")))
+}
+
 /// Peak resident memory a case may reach (`MIFA_HOSTILE_RSS_MIB`, default 512).
 pub fn rss_limit_kib() -> u64 {
     env_u64("MIFA_HOSTILE_RSS_MIB", 512) * 1024
@@ -330,7 +338,7 @@ fn live_peak_kib(pid: i32) -> u64 {
 pub fn execute(spec: &Spec, dir: &Path) -> Outcome {
     let err_path = dir.join(".hostile-stderr");
     let out_path = dir.join(".hostile-stdout");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mifa"));
+    let mut cmd = Command::new(bin());
     cmd.args(&spec.args).current_dir(dir);
     cmd.env("RUST_BACKTRACE", "0");
     cmd.stdin(match &spec.stdin {
