@@ -5,7 +5,8 @@
 //! byte for byte after a failed command.
 //!
 //! `MIFA_HOSTILE_FILTER=substring` runs only the matching cases; `MIFA_HOSTILE_JOBS` sets the
-//! parallelism; `MIFA_HOSTILE_SECONDS` and `MIFA_HOSTILE_RSS_MIB` the limits.
+//! parallelism; `MIFA_HOSTILE_SECONDS` and `MIFA_HOSTILE_RSS_MIB` the limits;
+//! `MIFA_HOSTILE_BIN` the binary; `MIFA_HOSTILE_VERBOSE` prints every case's outcome.
 
 #[path = "hostile/gen.rs"]
 mod gen;
@@ -93,6 +94,7 @@ fn hostile_inputs_are_refused_cleanly() {
         });
     let queue = Mutex::new(cases.iter().collect::<Vec<_>>());
     let failures = Mutex::new(Vec::<(String, String, String)>::new());
+    let verbose = std::env::var_os("MIFA_HOSTILE_VERBOSE").is_some();
     let times = Mutex::new(Vec::new());
     let start = std::time::Instant::now();
     std::thread::scope(|s| {
@@ -123,6 +125,9 @@ fn hostile_inputs_are_refused_cleanly() {
                     .lock()
                     .unwrap()
                     .push((outcome.elapsed, c.name.clone()));
+                if verbose {
+                    println!("case {}: {}", c.name, outcome.describe());
+                }
                 if !why.is_empty() {
                     failures.lock().unwrap().push((
                         c.name.clone(),

@@ -267,6 +267,12 @@ fn zarr_case(name: &'static str, edit: fn(&Path) -> String, cmds: &[&'static str
                 let s = Spec::fail(args)
                     .names_any(&[needle.as_str(), "img", "images[0]"])
                     .guard(&pkg);
+                // A corrupt chunk is named: its key, not only its image.
+                let s = if name == "corrupt_chunk" {
+                    s.names_any(&["c/0/0", "chunk"])
+                } else {
+                    s
+                };
                 // The report names an image it cannot draw on its page and goes on.
                 let s = if cmd == "report" { s.lenient() } else { s };
                 if matches!(
@@ -385,7 +391,9 @@ fn zarr_input(name: &'static str, edit: fn(&Path) -> String) -> Case {
         let src = c.path("in.ome.zarr");
         copy_tree(&pkg.join("images/img.ome.zarr"), &src);
         let needle = edit(&src);
-        Spec::fail([
+        // A corrupt chunk is named: its key, not only the image.
+        let chunk = needle == "CHUNK";
+        let s = Spec::fail([
             "add".as_ref(),
             pkg.as_os_str(),
             src.as_os_str(),
@@ -393,7 +401,12 @@ fn zarr_input(name: &'static str, edit: fn(&Path) -> String) -> Case {
             "second".as_ref(),
         ])
         .names_any(&[needle.as_str(), "in.ome.zarr"])
-        .guard(&pkg)
+        .guard(&pkg);
+        if chunk {
+            s.names_any(&["c/0/0", "chunk"])
+        } else {
+            s
+        }
     })
 }
 
@@ -409,7 +422,7 @@ fn zarr_inputs() -> Vec<Case> {
         zarr_input("corrupt_chunk", |z| {
             let ch = chunk_files(&z.join("0")).remove(0);
             fs::write(&ch, vec![0xFF; 100]).unwrap();
-            "c/0/0".into()
+            "CHUNK".into()
         }),
         zarr_input("dataset_path_dotdot", |z| {
             edit_json(&z.join("zarr.json"), |v| {

@@ -1001,8 +1001,8 @@ fn releases() -> Vec<Case> {
         }),
         ("fake_later_version", |p| {
             let mut v = read_json(&record(p));
+            // A well-formed record mifa never wrote: only the version differs.
             v["version"] = "2.0.0".into();
-            v["previous"] = "1.0.0".into();
             write_json(&p.join("versions/2.0.0.json"), &v);
         }),
         ("record_is_dev_zero", |p| {
