@@ -5,9 +5,9 @@
 //! run left it (once the next writer has finished or undone the interrupted write), `mifa
 //! validate` must pass, the next writer must run, and after a release `mifa verify` must pass.
 //!
-//! Bounded: at least `MIFA_CRASH_KILLS` kills in all (default 200, spread evenly over the
-//! commands), then more rounds while the kill phase is shorter than `MIFA_CRASH_SECONDS`
-//! (default 0). `MIFA_CRASH_SEED` seeds the delays; `MIFA_CRASH_ONLY=NAME` runs one command's
+//! Bounded by a kill count: at least `MIFA_CRASH_KILLS` kills in all (default 200, spread
+//! evenly over the commands), more while the run is shorter than `MIFA_CRASH_SECONDS` (default
+//! 0), and at most eight attempts per wanted kill. `MIFA_CRASH_SEED` seeds the delays; `MIFA_CRASH_ONLY=NAME` runs one command's
 //! scenario, `MIFA_CRASH_DELAY_US` fixes the delay (to reproduce a report), and
 //! `MIFA_CRASH_KEEP=DIR` keeps the package as the kill left it whenever a check fails;
 //! `MIFA_CRASH_BIN` names the binary to test (default: the one built with this test).
@@ -17,10 +17,11 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fs;
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -84,7 +85,7 @@ fn write_tiff(path: &Path, seed: u64, w: u32, h: u32, frames: u32) {
     }
 }
 
-/// A `side`×`side` instance mask: a grid of 12-pixel squares labelled 1, 2, …
+/// A `side`×`side` instance mask: 10-pixel squares on a 12-pixel grid, labelled 1, 2, …
 fn write_mask(path: &Path, side: u32) {
     let data: Vec<u16> = (0..side * side)
         .map(|i| {
@@ -103,7 +104,7 @@ fn write_mask(path: &Path, side: u32) {
         .unwrap();
 }
 
-/// `n` 8-pixel squares on a 12-pixel grid of a 64×64 image (at most 16), moved by `shift`.
+/// `n` 8-pixel squares on a 14-pixel grid of a 64×64 image (at most 16), moved by `shift`.
 fn squares(n: u32, shift: f64) -> String {
     let f: Vec<String> = (0..n)
         .map(|i| {
@@ -206,28 +207,25 @@ fn write_template(pkg: &Path, inputs: &Path) {
         "--name",
         "cells",
     ]);
-    let vec = ["--image", "blobs", "--set", "vec"];
-    must(&[&["import", p, "geojson", &i("vec1.geojson")][..], &vec].concat());
+    let vec_on = |file: &str, image: &str| {
+        let (f, set) = (i(file), "vec");
+        must(&[
+            "import",
+            p,
+            "geojson",
+            &f,
+            "--image",
+            image,
+            "--set",
+            set,
+            "--replace",
+        ]);
+    };
+    vec_on("vec1.geojson", "blobs");
     must(&["release", p, "--version", "1.0.0", "--changes", "start"]);
     // Since 1.0.0, the set has a new file (which a restore removes) and a changed one.
-    must(&[
-        "import",
-        p,
-        "geojson",
-        &i("vec3.geojson"),
-        "--image",
-        "s1",
-        "--set",
-        "vec",
-    ]);
-    must(
-        &[
-            &["import", p, "geojson", &i("vec2.geojson")][..],
-            &vec,
-            &["--replace"],
-        ]
-        .concat(),
-    );
+    vec_on("vec3.geojson", "s1");
+    vec_on("vec2.geojson", "blobs");
     must(&["validate", p]);
 }
 
@@ -235,7 +233,7 @@ fn write_template(pkg: &Path, inputs: &Path) {
 // Package states.
 
 /// What a package holds: every file (the lock file aside) with the hash of its bytes, times
-/// of day masked, and every folder.
+/// masked, and every folder.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct State {
     files: BTreeMap<String, String>,
@@ -871,12 +869,16 @@ impl Scenario {
             (Ok(d), _) => (d, true),
             (_, Ok(d)) => (d, false),
             (Err(b), Err(a)) => {
+                let valid = match validates(&pkg) {
+                    Ok(()) => "it validates".to_string(),
+                    Err(e) => e,
+                };
                 let again = match self.rerun() {
                     Ok(()) => "run again, it ends fully updated".to_string(),
                     Err(e) => e,
                 };
                 return Err(format!(
-                    "neither as it was (differs in {b:?}) nor fully updated (differs in {a:?}); {again}"
+                    "neither as it was (differs in {b:?}) nor fully updated (differs in {a:?}); {valid}; {again}"
                 ));
             }
         };
@@ -945,21 +947,27 @@ fn verifies(pkg: &Path) -> Result<(), String> {
     run(&[OsString::from("verify"), pkg.into()]).map_err(|e| format!("verify: {e}"))
 }
 
-/// Shared by the workers: the scenarios (each measured by the first worker to take it), and
-/// a counter handing them out.
+/// Shared by the workers: the scenarios (each measured by the worker that takes it first), a
+/// counter handing them out, and the kills and attempts so far.
 struct Pool<'a> {
     slots: Vec<Mutex<Option<Scenario>>>,
     next: AtomicUsize,
+    /// Scenarios done with their share.
+    measured: AtomicUsize,
+    kills: AtomicU32,
+    attempts: AtomicU32,
     work: &'a Path,
     template: &'a Path,
     inputs: &'a Path,
 }
 
 /// First whole scenarios, one at a time: measured, then killed until they have their share
-/// of kills (at most four times as many attempts); then single kills of any free scenario
-/// until the kill phase has lasted `plan.seconds`.
+/// of kills (at most four times as many attempts). Then single kills of any free scenario
+/// while the kill phase is shorter than `plan.seconds` or the kills fewer than wanted (at
+/// most eight attempts per wanted kill in all).
 fn worker(pool: &Pool, chosen: &[usize], plan: &Plan, started: Instant) {
-    let want = plan.kills_per_scenario;
+    let share = plan.kills_per_scenario;
+    let wanted = share * chosen.len() as u32;
     loop {
         let k = pool.next.fetch_add(1, Ordering::SeqCst);
         let Some(&index) = chosen.get(k) else { break };
@@ -971,18 +979,37 @@ fn worker(pool: &Pool, chosen: &[usize], plan: &Plan, started: Instant) {
             pool.inputs,
             plan.seed,
         ));
-        while s.tally.kills < want && s.tally.attempts < 4 * want {
-            s.attempt(plan);
+        while s.tally.kills < share && s.tally.attempts < 4 * share {
+            pool.attempt(s, plan);
+        }
+        pool.measured.fetch_add(1, Ordering::SeqCst);
+    }
+    // The others' whole scenarios first: more processes than cores would only slow them.
+    while pool.measured.load(Ordering::SeqCst) < chosen.len() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    loop {
+        let short = pool.kills.load(Ordering::SeqCst) < wanted;
+        let early = started.elapsed() < Duration::from_secs(plan.seconds);
+        if !(short || early) || pool.attempts.load(Ordering::SeqCst) >= 8 * wanted {
+            return;
+        }
+        let k = pool.next.fetch_add(1, Ordering::SeqCst);
+        match pool.slots[chosen[k % chosen.len()]].try_lock() {
+            Ok(mut slot) => pool.attempt(slot.as_mut().expect("measured"), plan),
+            Err(_) => std::thread::sleep(Duration::from_millis(1)),
         }
     }
-    while started.elapsed() < Duration::from_secs(plan.seconds) {
-        let k = pool.next.fetch_add(1, Ordering::SeqCst);
-        let index = chosen[k % chosen.len()];
-        if let Ok(mut slot) = pool.slots[index].try_lock() {
-            if let Some(s) = slot.as_mut() {
-                s.attempt(plan);
-            }
-        }
+}
+
+impl Pool<'_> {
+    /// One attempt of `s`, counted in the totals.
+    fn attempt(&self, s: &mut Scenario, plan: &Plan) {
+        let kills = s.tally.kills;
+        s.attempt(plan);
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        self.kills
+            .fetch_add(s.tally.kills - kills, Ordering::SeqCst);
     }
 }
 
@@ -1011,6 +1038,9 @@ fn sigkill_during_every_writing_command_leaves_the_package_whole() {
     let pool = Pool {
         slots: SCENARIOS.iter().map(|_| Mutex::new(None)).collect(),
         next: AtomicUsize::new(0),
+        measured: AtomicUsize::new(0),
+        kills: AtomicU32::new(0),
+        attempts: AtomicU32::new(0),
         work: tmp.path(),
         template: &template,
         inputs: &inputs,
@@ -1029,15 +1059,17 @@ fn sigkill_during_every_writing_command_leaves_the_package_whole() {
         .collect();
     report(&all, started.elapsed(), &plan, kills);
 }
+/// Prints the table and the summary line on stderr itself, past the test harness's capture,
+/// so that every run's log shows them; then fails on any inconsistency.
 fn report(all: &[Scenario], total: Duration, plan: &Plan, wanted: u32) {
-    println!(
-        "{:<30} {:>7} {:>8} {:>6} {:>7} {:>6} {:>7} {:>6}",
+    let mut out = format!(
+        "{:<30} {:>7} {:>8} {:>6} {:>7} {:>6} {:>7} {:>6}\n",
         "command", "run ms", "attempts", "kills", "before", "after", "reruns", "empty"
     );
     for s in all {
         let t = &s.tally;
-        println!(
-            "{:<30} {:>7.1} {:>8} {:>6} {:>7} {:>6} {:>7} {:>6}",
+        out += &format!(
+            "{:<30} {:>7.1} {:>8} {:>6} {:>7} {:>6} {:>7} {:>6}\n",
             s.name,
             s.duration.as_secs_f64() * 1e3,
             t.attempts,
@@ -1050,19 +1082,20 @@ fn report(all: &[Scenario], total: Duration, plan: &Plan, wanted: u32) {
     }
     let problems: Vec<&String> = all.iter().flat_map(|s| &s.tally.problems).collect();
     for p in &problems {
-        println!("INCONSISTENT: {p}");
+        out += &format!("INCONSISTENT: {p}\n");
     }
     let kills: u32 = all.iter().map(|s| s.tally.kills).sum();
-    println!(
-        "crash: {kills} kills across {} commands, {} inconsistent (seed {}, {:.1} s)",
+    out += &format!(
+        "crash: {kills} kills across {} commands, {} inconsistent (seed {}, {:.1} s)\n",
         all.len(),
         problems.len(),
         plan.seed,
         total.as_secs_f64()
     );
+    let _ = std::io::stderr().write_all(out.as_bytes());
     assert!(
         problems.is_empty(),
-        "{} inconsistent: {problems:#?}",
+        "{} inconsistent (listed above)",
         problems.len()
     );
     assert!(
