@@ -836,6 +836,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify { dir, version, json } => {
             let v = mifa::versions::verify(&dir, version.as_deref())
                 .with_context(|| format!("cannot verify {}", dir.display()))?;
+            v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -845,6 +846,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ("unexpected", &v.unexpected),
                     ("bad object", &v.bad_objects),
                     ("chain", &v.chain_errors),
+                    ("head", &v.head_errors),
+                    ("special", &v.special),
                 ] {
                     for p in list {
                         println!("{what:<10} {p}");
