@@ -704,6 +704,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "lzw" => mifa::formats::tiff::Compression::Lzw,
                 _ => mifa::formats::tiff::Compression::Deflate,
             };
+            mifa::package::check_output_dir(&out)?;
             let files = mifa::images::export_tiff(&pkg, &out, compression)?;
             for f in &files {
                 println!("wrote {}", f.display());
@@ -977,6 +978,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             } else {
                 let out = out.unwrap_or_default();
+                mifa::package::check_output_dir(&out)?;
                 let done = bia::publish(&pkg, &out, &opts)
                     .with_context(|| format!("cannot publish {}", dir.display()))?;
                 print_plan(&done.plan);
@@ -1018,6 +1020,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 max_images,
                 thumb_size: size,
             };
+            mifa::package::check_output_dir(&out)?;
             let r = mifa::publish::report::write_report(&pkg, &out, &opts)
                 .with_context(|| format!("cannot write the report of {}", dir.display()))?;
             println!(

@@ -542,6 +542,52 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     }
 }
 
+/// Runs `write` for an output file at a user-given `path` that a writer of its own stages and
+/// renames into place: on a regular file (or nothing) it writes `path` itself; on a character
+/// device it writes a temporary file elsewhere whose bytes are then written through the device
+/// (nothing is renamed over it); anything else is refused before `write` runs.
+pub fn write_output_with<T, E: From<Error>>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<T, E>,
+) -> Result<T, E> {
+    use std::os::unix::fs::FileTypeExt;
+    check_output(path)?;
+    let device = fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device());
+    if !device {
+        return write(path);
+    }
+    let dir = temp_dir_for_output()?;
+    let tmp = dir.join(path.file_name().unwrap_or("out".as_ref()));
+    let result = write(&tmp).and_then(|out| {
+        let bytes = fs::read(&tmp).map_err(io(&tmp, "cannot read temporary file"))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io(path, "cannot open"))?;
+        f.write_all(&bytes).map_err(io(path, "cannot write"))?;
+        Ok(out)
+    });
+    let _ = fs::remove_dir_all(&dir);
+    result
+}
+
+/// A fresh private folder in the system's temporary folder.
+fn temp_dir_for_output() -> Result<PathBuf, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    let mut last = None;
+    for n in 0..100u32 {
+        let d = base.join(format!(".mifa-out-{}-{n}", std::process::id()));
+        match fs::DirBuilder::new().mode(0o700).create(&d) {
+            Ok(()) => return Ok(d),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(io(&base, "cannot create a temporary folder")(
+        last.unwrap_or_else(|| std::io::Error::other("no free name")),
+    ))
+}
+
 /// Checks a user-given output path before a command writes it in steps of its own: refuses
 /// what [`write_output`] refuses (a character device is accepted).
 pub fn check_output(path: &Path) -> Result<(), Error> {

@@ -784,7 +784,8 @@ pub struct Exported {
 /// temporary name and renamed when complete).
 pub fn export_tracks(pkg: &Package, set: &str, to: Target, out: &Path) -> Result<Exported, Error> {
     let stored = read_set(pkg, set)?;
-    if out.exists() {
+    // A dangling link counts too: the folder is renamed into place, over whatever is there.
+    if std::fs::symlink_metadata(out).is_ok() {
         return Err(Error::Invalid(format!(
             "{} already exists; give a new folder",
             out.display()

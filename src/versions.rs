@@ -67,7 +67,9 @@ pub enum Error {
         known: String,
     },
     /// `versions/HEAD` disagrees with the release records: releasing would bless the change.
-    #[error("cannot release: {message}; run `mifa verify`, and put the release records back first")]
+    #[error(
+        "cannot release: {message}; run `mifa verify`, and put the release records back first"
+    )]
     Head {
         /// What disagrees.
         message: String,
@@ -819,10 +821,7 @@ pub fn verify(root: &Path, version: Option<&str>) -> Result<Verification, Error>
         warnings,
         ..Default::default()
     };
-    let now: BTreeMap<String, FileEntry> = files
-        .into_iter()
-        .map(|f| (f.path.clone(), f))
-        .collect();
+    let now: BTreeMap<String, FileEntry> = files.into_iter().map(|f| (f.path.clone(), f)).collect();
     let want: BTreeMap<&str, &FileEntry> =
         record.files.iter().map(|f| (f.path.as_str(), f)).collect();
     for (p, f) in &want {

@@ -391,9 +391,9 @@ fn an_edited_swapped_or_deleted_latest_record_is_reported() {
         .stdout(predicate::str::contains(
             "versions/1.0.0.json: the latest release record changed since it was released",
         ));
-    release("1.0.1")
-        .failure()
-        .stderr(predicate::str::contains("cannot release: versions/1.0.0.json"));
+    release("1.0.1").failure().stderr(predicate::str::contains(
+        "cannot release: versions/1.0.0.json",
+    ));
     fs::write(&record, &original).unwrap();
     mifa().args(["verify", p]).assert().success();
     // Swapped: a newer record that HEAD does not name.
@@ -405,7 +405,11 @@ fn an_edited_swapped_or_deleted_latest_record_is_reported() {
     fs::remove_file(&fake).unwrap();
     // Deleted: the only record gone.
     fs::rename(&record, tmp.path().join("aside.json")).unwrap();
-    mifa().args(["verify", p]).assert().failure().stderr(predicate::str::contains(
+    mifa()
+        .args(["verify", p])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
         "names versions/1.0.0.json as the latest release record, but there are no release records",
     ));
     fs::rename(tmp.path().join("aside.json"), &record).unwrap();
@@ -415,8 +419,14 @@ fn an_edited_swapped_or_deleted_latest_record_is_reported() {
         .args(["verify", p])
         .assert()
         .success()
-        .stderr(predicate::str::contains("warning: versions/HEAD is missing"));
-    fs::write(tmp.path().join("one.geojson"), geojson(&[square(1, 0.0, 0.0)])).unwrap();
+        .stderr(predicate::str::contains(
+            "warning: versions/HEAD is missing",
+        ));
+    fs::write(
+        tmp.path().join("one.geojson"),
+        geojson(&[square(1, 0.0, 0.0)]),
+    )
+    .unwrap();
     mifa()
         .args(["import", p, "geojson"])
         .arg(tmp.path().join("one.geojson"))
@@ -430,7 +440,11 @@ fn an_edited_swapped_or_deleted_latest_record_is_reported() {
     mifa().args(["verify", p]).assert().success();
     // Deleting the latest of two records is found too.
     fs::remove_file(pkg.join("versions/1.1.0.json")).unwrap();
-    mifa().args(["verify", p]).assert().code(1).stdout(predicate::str::contains(
+    mifa()
+        .args(["verify", p])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
         "versions/HEAD names versions/1.1.0.json as the latest release record, but it is missing",
     ));
 }
