@@ -473,6 +473,45 @@ pub fn open_in_package(root: &Path, path: &Path) -> Result<File, Error> {
         .map_err(io(&full, "cannot open"))
 }
 
+/// Checks, for a reader that opens `path` itself, that it is reached inside the package without
+/// a symbolic link and is a regular file when it exists (a missing file is the reader's to
+/// report).
+pub fn check_file_in_package(root: &Path, path: &Path) -> Result<(), Error> {
+    match lstat_in_package(root, path)? {
+        Some(m) if !m.file_type().is_file() => Err(Error::NotAFile {
+            path: root.join(below(root, path)?),
+            kind: kind_of(&m.file_type()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that the folder `path` inside the package, and everything in it, holds no symbolic
+/// link and no special file (for readers that open files of a folder by paths of their own).
+pub fn check_tree_in_package(root: &Path, path: &Path) -> Result<(), Error> {
+    if lstat_in_package(root, path)?.is_none() {
+        return Ok(());
+    }
+    let mut stack = vec![root.join(below(root, path)?)];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).map_err(io(&dir, "cannot list"))? {
+            let e = e.map_err(io(&dir, "cannot list"))?;
+            let ft = e.file_type().map_err(io(&e.path(), "cannot inspect"))?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_symlink() {
+                return Err(Error::Symlink { path: e.path() });
+            } else if !ft.is_file() {
+                return Err(Error::NotAFile {
+                    path: e.path(),
+                    kind: kind_of(&ft),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads a whole regular file inside the package, as [`open_in_package`] opens it.
 pub fn read_in_package(root: &Path, path: &Path) -> Result<Vec<u8>, Error> {
     use std::io::Read;
@@ -493,28 +532,39 @@ pub fn read_text_in_package(root: &Path, path: &Path) -> Result<String, Error> {
     })
 }
 
-/// Every symbolic link inside the package (package-relative, sorted); links are not followed.
-pub fn symlinks(root: &Path) -> Vec<String> {
+/// Every symbolic link and special file (FIFO, socket, device) inside the package, as
+/// package-relative path and kind, sorted; links are not followed.
+pub fn special_entries(root: &Path) -> Vec<(String, &'static str)> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
             let Ok(ft) = e.file_type() else { continue };
             let p = e.path();
-            if ft.is_symlink() {
-                out.push(
-                    p.strip_prefix(root)
-                        .unwrap_or(&p)
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            } else if ft.is_dir() {
+            if ft.is_dir() {
                 stack.push(p);
+            } else if !ft.is_file() {
+                let rel = p.strip_prefix(root).unwrap_or(&p);
+                out.push((rel.to_string_lossy().into_owned(), kind_of(&ft)));
             }
         }
     }
     out.sort();
     out
+}
+
+/// `report` with an error for every symbolic link and special file inside the package.
+pub fn with_link_issues(root: &Path, mut report: validate::Report) -> validate::Report {
+    for (rel, kind) in special_entries(root) {
+        report.issues.push(Issue::error(
+            "symlink",
+            &rel,
+            None,
+            format!("is a {kind}; mifa does not follow links nor read special files inside a package: replace it with the file or folder itself"),
+        ));
+    }
+    report.issues.sort_by_key(|i| i.severity);
+    report
 }
 
 /// Writes a command's output file at a user-given `path`: a regular file (or nothing) there is
@@ -1182,11 +1232,13 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let err = read_in_package(root, &fifo).unwrap_err().to_string();
         assert!(err.contains("is a FIFO, not a regular file"), "{err}");
+        let kinds: Vec<(String, &str)> = special_entries(root);
         assert_eq!(
-            symlinks(root),
-            vec![
-                "annotations/linked".to_string(),
-                "annotations/set/x.json".to_string()
+            kinds,
+            [
+                ("annotations/linked".to_string(), "symbolic link"),
+                ("annotations/set/fifo".to_string(), "FIFO"),
+                ("annotations/set/x.json".to_string(), "symbolic link")
             ]
         );
         // A linked manifest is refused too.

@@ -352,6 +352,8 @@ struct Staged {
 impl Staged {
     fn new(pkg: &Package, rel: &str, replace: bool) -> Result<Staged, Error> {
         let dest = pkg.resolve(rel).map_err(Error::Invalid)?;
+        // Never written through a link: it could lead out of the package.
+        package::lstat_in_package(pkg.root(), Path::new(rel))?;
         if dest.exists() && !replace {
             return Err(Error::Invalid(format!(
                 "{rel} already exists; give --replace to replace it"
@@ -1281,10 +1283,10 @@ pub fn set_files(pkg: &Package, set: &str) -> Result<Vec<SetFile>, Error> {
             continue;
         };
         if f.path.ends_with(VECTOR_EXT) {
-            out.push(SetFile::Vector {
-                image,
-                path: pkg.resolve(&f.path).map_err(Error::Invalid)?,
-            });
+            let path = pkg.resolve(&f.path).map_err(Error::Invalid)?;
+            // Never read through a link: it could lead out of the package.
+            package::check_file_in_package(pkg.root(), Path::new(&f.path))?;
+            out.push(SetFile::Vector { image, path });
         } else if let Some((_, label)) = f.path.split_once("/labels/") {
             out.push(SetFile::Mask {
                 image,

@@ -471,7 +471,22 @@ fn verify_and_release_do_not_follow_links_in_the_package() {
             "annotations/cells/leak.geojson (symbolic link)",
         ));
     mifa()
+        .args(["validate", p])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains(
+            "annotations/cells/leak.geojson: is a symbolic link; mifa does not follow links",
+        ));
+    mifa()
         .args(["release", p, "--version", "1.0.1", "--changes", "second"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "annotations/cells/leak.geojson: is a symbolic link",
+        ));
+    mifa()
+        .args(["release", p, "--version", "1.0.1", "--changes", "second"])
+        .arg("--allow-invalid")
         .assert()
         .failure()
         .stderr(predicate::str::contains(
