@@ -760,3 +760,36 @@ fn exports_never_replace_special_files_nor_follow_links_in_the_package() {
             "is a symbolic link; mifa does not follow links",
         ));
 }
+
+/// An OME-Zarr chunk of the package replaced by a link to a file outside is not read.
+#[test]
+fn image_chunks_are_never_read_through_a_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = blobs_package(tmp.path());
+    let mut stack = vec![pkg.join("images/blobs.ome.zarr/0")];
+    let mut chunk = None;
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name() != "zarr.json" {
+                chunk = Some(e.path());
+            }
+        }
+    }
+    let chunk = chunk.expect("a chunk");
+    let outside = tmp.path().join("outside.bin");
+    fs::copy(&chunk, &outside).unwrap();
+    fs::remove_file(&chunk).unwrap();
+    std::os::unix::fs::symlink(&outside, &chunk).unwrap();
+    mifa()
+        .arg("export")
+        .arg(&pkg)
+        .arg("tiff")
+        .arg(tmp.path().join("tiffs"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "is a symbolic link; mifa does not follow links inside a package",
+        ));
+}

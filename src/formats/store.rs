@@ -208,3 +208,35 @@ fn sync_tree(dir: &Path) -> std::io::Result<()> {
     }
     std::fs::File::open(dir)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confined_store_never_reads_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        let base = dir.path().join("img.ome.zarr");
+        std::fs::create_dir_all(base.join("0/c")).unwrap();
+        std::fs::write(base.join("0/c/0"), "chunk").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), base.join("0/c/1")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), base.join("1")).unwrap();
+        let store = ConfinedStore::new(&base).unwrap();
+        let key = |k: &str| StoreKey::new(k).unwrap();
+        assert_eq!(
+            store.get(&key("0/c/0")).unwrap().unwrap().as_ref(),
+            b"chunk"
+        );
+        assert!(store.get(&key("0/c/9")).unwrap().is_none());
+        for k in ["0/c/1", "1/secret"] {
+            let err = store.get(&key(k)).unwrap_err().to_string();
+            assert!(err.contains("is a symbolic link"), "{err}");
+            assert!(store.size_key(&key(k)).is_err());
+        }
+        let linked = dir.path().join("linked.ome.zarr");
+        std::os::unix::fs::symlink(&base, &linked).unwrap();
+        assert!(ConfinedStore::new(&linked).is_err());
+    }
+}
