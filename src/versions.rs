@@ -587,6 +587,8 @@ fn stored(path: &str) -> bool {
 /// Copies `src` into the store under its hash, once (objects are immutable).
 fn store_object(root: &Path, src: &Path, sha256: &str) -> Result<(), Error> {
     let dst = object_path(root, sha256);
+    // Never written through a link: it could lead out of the package.
+    package::lstat_in_package(root, &dst)?;
     if dst.exists() {
         return Ok(());
     }
@@ -724,6 +726,7 @@ fn write_record_and_head(
 ) -> Result<(), Error> {
     let head = root.join(head_rel());
     package::lstat_in_package(root, &head_rel())?;
+    package::lstat_in_package(root, path)?;
     lock.will_create(path)?;
     if head.exists() {
         let backup = head.with_file_name(format!(".{HEAD_FILE}.old-{}", std::process::id()));
@@ -1025,8 +1028,13 @@ pub fn side(pkg: &Package, which: &str) -> Result<Side, Error> {
         .files
         .iter()
         .filter(|f| stored(&f.path))
-        .map(|f| (f.path.clone(), object_path(root, &f.sha256)))
-        .collect();
+        .map(|f| {
+            let o = object_path(root, &f.sha256);
+            // Objects are read by path: never through a link.
+            package::check_file_in_package(root, &o)?;
+            Ok((f.path.clone(), o))
+        })
+        .collect::<Result<_, Error>>()?;
     Ok(Side {
         name: r.version,
         files: r.files,
