@@ -1303,5 +1303,14 @@ mod tests {
         // Released: the next writer gets it, whatever pid the file names.
         fs::write(dir.path().join(LOCK_FILE), "1\n").unwrap();
         let _again = Lock::acquire(dir.path()).unwrap();
+        drop(_again);
+        // A lock file that is a link is not followed (it would be truncated).
+        let other = tempfile::tempdir().unwrap();
+        let target = other.path().join("keep");
+        fs::write(&target, "keep").unwrap();
+        fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join(LOCK_FILE)).unwrap();
+        assert!(Lock::acquire(dir.path()).is_err());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
     }
 }
