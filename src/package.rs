@@ -329,7 +329,7 @@ impl Manifest {
 /// Refuses a manifest that is a symbolic link or not a regular file: it is read and replaced
 /// in place, so it must be the package's own.
 pub fn check_manifest_file(root: &Path) -> Result<(), Error> {
-    match lstat_in_package(root, Path::new(FILE_NAME))? {
+    match lstat_in_package(root, &root.join(FILE_NAME))? {
         Some(m) if !m.file_type().is_file() => Err(Error::NotAFile {
             path: root.join(FILE_NAME),
             kind: kind_of(&m.file_type()),
@@ -407,8 +407,10 @@ pub fn kind_of(ft: &fs::FileType) -> &'static str {
     }
 }
 
-/// `path` relative to `root`: a relative path is taken as is, an absolute one must lie below
-/// `root`. Refuses `..` and other non-plain components.
+/// `path` relative to `root`: a path starting with `root` (give `root.join(rel)`, which is
+/// unambiguous even when `root` is relative) has it stripped, another absolute one is outside,
+/// another relative one is taken as relative to `root`. Refuses `..` and other non-plain
+/// components.
 fn below<'a>(root: &Path, path: &'a Path) -> Result<&'a Path, Error> {
     let rel = if path.is_absolute() || path.starts_with(root) {
         path.strip_prefix(root).map_err(|_| Error::Outside {
@@ -448,7 +450,7 @@ pub fn lstat_in_package(root: &Path, path: &Path) -> Result<Option<fs::Metadata>
 
 /// Opens a regular file inside the package for reading without following a symbolic link:
 /// every component below `root` is checked, and the file is opened with `O_NOFOLLOW`.
-/// `path` is relative to `root` or below it.
+/// `path` is `root.join(rel)` (or `rel`, when `rel` does not start with `root`'s components).
 pub fn open_in_package(root: &Path, path: &Path) -> Result<File, Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let full = root.join(below(root, path)?);
@@ -781,7 +783,7 @@ fn remove_entry(p: &Path) {
 /// (then it would be outside the package).
 fn remove_journaled(root: &Path, rel: &str) {
     let parent = Path::new(rel).parent().unwrap_or(Path::new(""));
-    if parent.as_os_str().is_empty() || lstat_in_package(root, parent).is_ok() {
+    if parent.as_os_str().is_empty() || lstat_in_package(root, &root.join(parent)).is_ok() {
         remove_entry(&root.join(rel));
     }
 }
@@ -815,7 +817,7 @@ fn journal_entry_problem(root: &Path, rel: &str) -> Option<String> {
         ));
     }
     let parent = Path::new(rel).parent().unwrap_or(Path::new(""));
-    match lstat_in_package(root, parent) {
+    match lstat_in_package(root, &root.join(parent)) {
         Err(Error::Symlink { path }) => Some(format!(
             "crosses the symbolic link {}; mifa never follows links inside a package",
             path.display()
@@ -903,11 +905,11 @@ fn sweep(root: &Path) {
 /// Finishes or undoes a write interrupted by a crash, from its journal.
 fn recover(root: &Path) -> Result<(), Error> {
     let jp = root.join(JOURNAL_FILE);
-    if lstat_in_package(root, Path::new(JOURNAL_FILE))?.is_none() {
+    if lstat_in_package(root, &jp)?.is_none() {
         sweep(root);
         return Ok(());
     }
-    let text = read_text_in_package(root, Path::new(JOURNAL_FILE))?;
+    let text = read_text_in_package(root, &jp)?;
     // The journal is written atomically before each rename it lists, so it is whole. Its
     // paths must be ones a writer journals: a journal that names anything else is not ours.
     let j: Journal = serde_json::from_str(&text).map_err(|e| Error::Invalid {

@@ -742,7 +742,7 @@ pub fn read_set(pkg: &Package, set: &str) -> Result<Stored, Error> {
 fn read_store(root: &Path, set: &str) -> Result<Stored, Error> {
     let p = root.join(ANNOTATIONS_DIR).join(set).join(DESCRIPTOR);
     // The store's tables are opened by the paths its descriptor gives: none may be a link.
-    crate::package::check_tree_in_package(root, &Path::new(ANNOTATIONS_DIR).join(set))?;
+    crate::package::check_tree_in_package(root, &root.join(ANNOTATIONS_DIR).join(set))?;
     if !p.is_file() {
         return Err(Error::Invalid(format!(
             "set {set:?} holds no tracks ({} is missing)",

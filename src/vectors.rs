@@ -353,7 +353,7 @@ impl Staged {
     fn new(pkg: &Package, rel: &str, replace: bool) -> Result<Staged, Error> {
         let dest = pkg.resolve(rel).map_err(Error::Invalid)?;
         // Never written through a link: it could lead out of the package.
-        package::lstat_in_package(pkg.root(), Path::new(rel))?;
+        package::lstat_in_package(pkg.root(), &dest)?;
         if dest.exists() && !replace {
             return Err(Error::Invalid(format!(
                 "{rel} already exists; give --replace to replace it"
@@ -1285,7 +1285,7 @@ pub fn set_files(pkg: &Package, set: &str) -> Result<Vec<SetFile>, Error> {
         if f.path.ends_with(VECTOR_EXT) {
             let path = pkg.resolve(&f.path).map_err(Error::Invalid)?;
             // Never read through a link: it could lead out of the package.
-            package::check_file_in_package(pkg.root(), Path::new(&f.path))?;
+            package::check_file_in_package(pkg.root(), &path)?;
             out.push(SetFile::Vector { image, path });
         } else if let Some((_, label)) = f.path.split_once("/labels/") {
             out.push(SetFile::Mask {

@@ -208,7 +208,7 @@ fn content_and_special(root: &Path) -> Result<(Vec<FileEntry>, Vec<String>), Err
     let files = paths
         .into_par_iter()
         .map(|rel| {
-            let (size, sha256) = hash_in_package(root, Path::new(&rel))?;
+            let (size, sha256) = hash_in_package(root, &root.join(&rel))?;
             Ok(FileEntry {
                 path: rel,
                 size,
@@ -347,7 +347,7 @@ fn head_rel() -> PathBuf {
 /// `versions/HEAD`, or `None` when there is none (a package released before mifa wrote it).
 fn read_head(root: &Path) -> Result<Option<Head>, Error> {
     let rel = head_rel();
-    if package::lstat_in_package(root, &rel)?.is_none() {
+    if package::lstat_in_package(root, &root.join(&rel))?.is_none() {
         return Ok(None);
     }
     let path = root.join(&rel);
@@ -355,7 +355,7 @@ fn read_head(root: &Path) -> Result<Option<Head>, Error> {
         path: path.clone(),
         message,
     };
-    let text = package::read_text_in_package(root, &rel)?;
+    let text = package::read_text_in_package(root, &root.join(&rel))?;
     let h: Head = serde_json::from_str(&text)
         .map_err(|e| bad(format!("line {} column {}: {e}", e.line(), e.column())))?;
     if h.format != HEAD_FORMAT {
@@ -426,7 +426,7 @@ fn head_problems(root: &Path, all: &[(PathBuf, Record)]) -> (Vec<String>, Vec<St
                 )], Vec::new());
             }
             let record = Path::new(VERSIONS_DIR).join(&h.record);
-            match hash_in_package(root, &record) {
+            match hash_in_package(root, &root.join(&record)) {
                 Ok((_, now)) if now == h.record_sha256 => (Vec::new(), Vec::new()),
                 Ok((_, now)) => (vec![format!(
                     "{}: the latest release record changed since it was released (SHA-256 now {now}, {VERSIONS_DIR}/{HEAD_FILE} records {})",
@@ -725,7 +725,7 @@ fn write_record_and_head(
     text: &[u8],
 ) -> Result<(), Error> {
     let head = root.join(head_rel());
-    package::lstat_in_package(root, &head_rel())?;
+    package::lstat_in_package(root, &head)?;
     package::lstat_in_package(root, path)?;
     lock.will_create(path)?;
     if head.exists() {
@@ -1405,11 +1405,11 @@ pub fn restore(pkg: &mut Package, version: &str, set: &str) -> Result<Restored, 
             }
             let dst = root.join(path);
             // Never written through a link: it could point out of the package.
-            package::lstat_in_package(&root, Path::new(path))?;
+            package::lstat_in_package(&root, &dst)?;
             if let Some(dir) = dst.parent() {
                 fs::create_dir_all(dir).map_err(io(dir))?;
             }
-            let same = hash_in_package(&root, Path::new(path))
+            let same = hash_in_package(&root, &dst)
                 .map(|(_, h)| h == sha)
                 .unwrap_or(false);
             if !same {
