@@ -793,3 +793,39 @@ fn image_chunks_are_never_read_through_a_link() {
             "is a symbolic link; mifa does not follow links inside a package",
         ));
 }
+
+/// `preview --out` writes through a character device and never replaces a link or a FIFO.
+#[test]
+fn preview_never_replaces_a_special_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = blobs_package(tmp.path());
+    let preview = |out: &Path| {
+        mifa()
+            .arg("preview")
+            .arg(&pkg)
+            .args(["blobs", "--out"])
+            .arg(out)
+            .assert()
+    };
+    preview(Path::new("/dev/null")).success();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    let png = tmp.path().join("p.png");
+    preview(&png).success();
+    let link = tmp.path().join("link.png");
+    std::os::unix::fs::symlink(&png, &link).unwrap();
+    preview(&link).failure().stderr(predicate::str::contains(
+        "link.png: is a symbolic link; refusing to replace it",
+    ));
+    let fifo = tmp.path().join("fifo.png");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    preview(&fifo).failure().stderr(predicate::str::contains(
+        "fifo.png: is a FIFO; refusing to replace it",
+    ));
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+}
