@@ -785,6 +785,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "lzw" => mifa::formats::tiff::Compression::Lzw,
                 _ => mifa::formats::tiff::Compression::Deflate,
             };
+            mifa::package::check_output_dir(&out)?;
             let files = mifa::images::export_tiff(&pkg, &out, compression)?;
             for f in &files {
                 outln!("wrote {}", f.display());
@@ -918,6 +919,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify { dir, version, json } => {
             let v = mifa::versions::verify(&dir, version.as_deref())
                 .with_context(|| format!("cannot verify {}", dir.display()))?;
+            v.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
             if json {
                 outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -927,6 +929,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ("unexpected", &v.unexpected),
                     ("bad object", &v.bad_objects),
                     ("chain", &v.chain_errors),
+                    ("head", &v.head_errors),
+                    ("special", &v.special),
                 ] {
                     for p in list {
                         outln!("{what:<10} {p}");
@@ -1057,6 +1061,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             } else {
                 let out = out.unwrap_or_default();
+                mifa::package::check_output_dir(&out)?;
                 let done = bia::publish(&pkg, &out, &opts)
                     .with_context(|| format!("cannot publish {}", dir.display()))?;
                 print_plan(&done.plan)?;
@@ -1098,6 +1103,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 max_images,
                 thumb_size: size,
             };
+            mifa::package::check_output_dir(&out)?;
             let r = mifa::publish::report::write_report(&pkg, &out, &opts)
                 .with_context(|| format!("cannot write the report of {}", dir.display()))?;
             outln!(

@@ -66,6 +66,54 @@ pub enum Error {
     /// The manifest could not be read.
     #[error(transparent)]
     Manifest(#[from] manifest::Error),
+    /// A path inside the package crosses a symbolic link, which mifa never follows there.
+    #[error("{path}: is a symbolic link; mifa does not follow links inside a package")]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A path to read inside the package is not a regular file (a FIFO, a device, a folder).
+    #[error("{path}: is a {kind}, not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A path given as inside the package is outside it.
+    #[error("{path}: is outside the package {root}")]
+    Outside {
+        /// The path.
+        path: PathBuf,
+        /// The package root.
+        root: PathBuf,
+    },
+    /// The journal of an interrupted write names a path no writer journals; nothing was done.
+    #[error("{journal}: refusing the journal of an interrupted write: entry {entry:?} {reason}; nothing was changed (check the package, then remove the journal by hand)")]
+    Journal {
+        /// The journal file.
+        journal: PathBuf,
+        /// The offending entry.
+        entry: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// An output path holds something that must not be replaced.
+    #[error("{path}: is a {kind}; refusing to replace it (give the path of a regular file)")]
+    Output {
+        /// The output path.
+        path: PathBuf,
+        /// What is there.
+        kind: &'static str,
+    },
+    /// An output folder path holds something other than a folder.
+    #[error("{path}: is a {kind}, not a folder; refusing to write into it")]
+    OutputDir {
+        /// The output folder.
+        path: PathBuf,
+        /// What is there.
+        kind: &'static str,
+    },
     /// The change would make the package invalid; nothing was written.
     #[error("{path}: change refused, nothing was written: {}", summarize(issues))]
     Invalid {
@@ -153,6 +201,7 @@ impl Package {
                 path: dir.to_path_buf(),
             });
         }
+        check_manifest_file(dir)?;
         let (manifest, _) = manifest::read(&manifest_path)?;
         Ok(Package {
             root: dir.to_path_buf(),
@@ -224,6 +273,7 @@ impl Package {
     ) -> Result<T, UpdateError<E>> {
         debug_assert!(lock.path.starts_with(&self.root));
         let path = self.manifest_path();
+        check_manifest_file(&self.root)?;
         let (old, mut doc) = manifest::read(&path)?;
         let out = change(&mut doc)?;
         let new = match manifest::from_value(&path, doc) {
@@ -276,6 +326,18 @@ impl Manifest {
     }
 }
 
+/// Refuses a manifest that is a symbolic link or not a regular file: it is read and replaced
+/// in place, so it must be the package's own.
+pub fn check_manifest_file(root: &Path) -> Result<(), Error> {
+    match lstat_in_package(root, &root.join(FILE_NAME))? {
+        Some(m) if !m.file_type().is_file() => Err(Error::NotAFile {
+            path: root.join(FILE_NAME),
+            kind: kind_of(&m.file_type()),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Error of [`Package::update`]: the package refused, or the change itself failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError<E> {
@@ -323,6 +385,296 @@ pub fn check_relative_path(rel: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What a file type is, for messages.
+pub fn kind_of(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_symlink() {
+        "symbolic link"
+    } else if ft.is_dir() {
+        "folder"
+    } else if ft.is_file() {
+        "regular file"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
+
+/// `path` relative to `root`: a path starting with `root` (give `root.join(rel)`, which is
+/// unambiguous even when `root` is relative) has it stripped, another absolute one is outside,
+/// another relative one is taken as relative to `root`. Refuses `..` and other non-plain
+/// components.
+fn below<'a>(root: &Path, path: &'a Path) -> Result<&'a Path, Error> {
+    let rel = if path.is_absolute() || path.starts_with(root) {
+        path.strip_prefix(root).map_err(|_| Error::Outside {
+            path: path.to_path_buf(),
+            root: root.to_path_buf(),
+        })?
+    } else {
+        path
+    };
+    if rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        Ok(rel)
+    } else {
+        Err(Error::Outside {
+            path: path.to_path_buf(),
+            root: root.to_path_buf(),
+        })
+    }
+}
+
+/// Metadata of `rel` below `root`, refusing any component that is a symbolic link (the last
+/// one included); `None` when a component does not exist.
+pub fn lstat_in_package(root: &Path, path: &Path) -> Result<Option<fs::Metadata>, Error> {
+    let rel = below(root, path)?;
+    let mut p = root.to_path_buf();
+    let mut last = None;
+    for c in rel.components() {
+        p.push(c);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => return Err(Error::Symlink { path: p }),
+            Ok(m) => last = Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&p, "cannot inspect")(e)),
+        }
+    }
+    Ok(last)
+}
+
+/// Opens a regular file inside the package for reading without following a symbolic link:
+/// every component below `root` is checked, and the file is opened with `O_NOFOLLOW`.
+/// `path` is `root.join(rel)` (or `rel`, when `rel` does not start with `root`'s components).
+pub fn open_in_package(root: &Path, path: &Path) -> Result<File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let full = root.join(below(root, path)?);
+    match lstat_in_package(root, path)? {
+        None => {
+            return Err(io(&full, "cannot open")(std::io::Error::from(
+                std::io::ErrorKind::NotFound,
+            )))
+        }
+        Some(m) if !m.file_type().is_file() => {
+            return Err(Error::NotAFile {
+                path: full,
+                kind: kind_of(&m.file_type()),
+            })
+        }
+        Some(_) => {}
+    }
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&full)
+        .map_err(io(&full, "cannot open"))
+}
+
+/// Checks, for a reader that opens `path` itself, that it is reached inside the package without
+/// a symbolic link and is a regular file when it exists (a missing file is the reader's to
+/// report).
+pub fn check_file_in_package(root: &Path, path: &Path) -> Result<(), Error> {
+    match lstat_in_package(root, path)? {
+        Some(m) if !m.file_type().is_file() => Err(Error::NotAFile {
+            path: root.join(below(root, path)?),
+            kind: kind_of(&m.file_type()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that the folder `path` inside the package, and everything in it, holds no symbolic
+/// link and no special file (for readers that open files of a folder by paths of their own).
+pub fn check_tree_in_package(root: &Path, path: &Path) -> Result<(), Error> {
+    if lstat_in_package(root, path)?.is_none() {
+        return Ok(());
+    }
+    let mut stack = vec![root.join(below(root, path)?)];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).map_err(io(&dir, "cannot list"))? {
+            let e = e.map_err(io(&dir, "cannot list"))?;
+            let ft = e.file_type().map_err(io(&e.path(), "cannot inspect"))?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_symlink() {
+                return Err(Error::Symlink { path: e.path() });
+            } else if !ft.is_file() {
+                return Err(Error::NotAFile {
+                    path: e.path(),
+                    kind: kind_of(&ft),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole regular file inside the package, as [`open_in_package`] opens it.
+pub fn read_in_package(root: &Path, path: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let full = root.join(below(root, path)?);
+    let mut f = open_in_package(root, path)?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out).map_err(io(&full, "cannot read"))?;
+    Ok(out)
+}
+
+/// [`read_in_package`] as UTF-8 text.
+pub fn read_text_in_package(root: &Path, path: &Path) -> Result<String, Error> {
+    let full = root.join(below(root, path)?);
+    String::from_utf8(read_in_package(root, path)?).map_err(|e| Error::Io {
+        path: full,
+        action: "is not UTF-8 text",
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+    })
+}
+
+/// Every symbolic link and special file (FIFO, socket, device) inside the package, as
+/// package-relative path and kind, sorted; links are not followed.
+pub fn special_entries(root: &Path) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            let p = e.path();
+            if ft.is_dir() {
+                stack.push(p);
+            } else if !ft.is_file() {
+                let rel = p.strip_prefix(root).unwrap_or(&p);
+                out.push((rel.to_string_lossy().into_owned(), kind_of(&ft)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `report` with an error for every symbolic link and special file inside the package.
+pub fn with_link_issues(root: &Path, mut report: validate::Report) -> validate::Report {
+    for (rel, kind) in special_entries(root) {
+        report.issues.push(Issue::error(
+            "symlink",
+            &rel,
+            None,
+            format!("is a {kind}; mifa does not follow links nor read special files inside a package: replace it with the file or folder itself"),
+        ));
+    }
+    report.issues.sort_by_key(|i| i.severity);
+    report
+}
+
+/// Writes a command's output file at a user-given `path`: a regular file (or nothing) there is
+/// replaced atomically; a character device (`/dev/null`, `/dev/stdout`) is written through, as
+/// `cp` does; anything else (a folder, a symbolic link, a FIFO, a socket, a block device) is
+/// refused, and nothing is ever renamed over it.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::os::unix::fs::FileTypeExt;
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_char_device() => {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io(path, "cannot open"))?;
+            f.write_all(bytes).map_err(io(path, "cannot write"))?;
+            f.flush().map_err(io(path, "cannot write"))
+        }
+        Ok(m) if !m.file_type().is_file() => Err(Error::Output {
+            path: path.to_path_buf(),
+            kind: kind_of(&m.file_type()),
+        }),
+        Ok(_) => write_atomic(path, bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_atomic(path, bytes),
+        Err(e) => Err(io(path, "cannot inspect")(e)),
+    }
+}
+
+/// Runs `write` for an output file at a user-given `path` that a writer of its own stages and
+/// renames into place: on a regular file (or nothing) it writes `path` itself; on a character
+/// device it writes a temporary file elsewhere whose bytes are then written through the device
+/// (nothing is renamed over it); anything else is refused before `write` runs.
+pub fn write_output_with<T, E: From<Error>>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<T, E>,
+) -> Result<T, E> {
+    use std::os::unix::fs::FileTypeExt;
+    check_output(path)?;
+    let device = fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device());
+    if !device {
+        return write(path);
+    }
+    let dir = temp_dir_for_output()?;
+    let tmp = dir.join(path.file_name().unwrap_or("out".as_ref()));
+    let result = write(&tmp).and_then(|out| {
+        let bytes = fs::read(&tmp).map_err(io(&tmp, "cannot read temporary file"))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io(path, "cannot open"))?;
+        f.write_all(&bytes).map_err(io(path, "cannot write"))?;
+        Ok(out)
+    });
+    let _ = fs::remove_dir_all(&dir);
+    result
+}
+
+/// A fresh private folder in the system's temporary folder.
+fn temp_dir_for_output() -> Result<PathBuf, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    let mut last = None;
+    for n in 0..100u32 {
+        let d = base.join(format!(".mifa-out-{}-{n}", std::process::id()));
+        match fs::DirBuilder::new().mode(0o700).create(&d) {
+            Ok(()) => return Ok(d),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(io(&base, "cannot create a temporary folder")(
+        last.unwrap_or_else(|| std::io::Error::other("no free name")),
+    ))
+}
+
+/// Checks a user-given output path before a command writes it in steps of its own: refuses
+/// what [`write_output`] refuses (a character device is accepted).
+pub fn check_output(path: &Path) -> Result<(), Error> {
+    match fs::symlink_metadata(path) {
+        Ok(m) => {
+            use std::os::unix::fs::FileTypeExt;
+            let ft = m.file_type();
+            if ft.is_file() || ft.is_char_device() {
+                Ok(())
+            } else {
+                Err(Error::Output {
+                    path: path.to_path_buf(),
+                    kind: kind_of(&ft),
+                })
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(path, "cannot inspect")(e)),
+    }
+}
+
+/// Checks a user-given output folder: refuses one that exists as anything but a real folder
+/// (a symbolic link included).
+pub fn check_output_dir(path: &Path) -> Result<(), Error> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_dir() => Ok(()),
+        Ok(m) => Err(Error::OutputDir {
+            path: path.to_path_buf(),
+            kind: kind_of(&m.file_type()),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(path, "cannot inspect")(e)),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk,
 /// then renamed over `path`, then the directory flushed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -333,7 +685,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(io(&tmp, "cannot create temporary file"))?;
+        let mut f = create_new_nofollow(&tmp)?;
         f.write_all(bytes)
             .map_err(io(&tmp, "cannot write temporary file"))?;
         f.sync_all()
@@ -348,6 +700,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `tmp` afresh: whatever a dead writer (or anyone) left under that name, a symbolic
+/// link included, is removed first and never followed.
+fn create_new_nofollow(tmp: &Path) -> Result<File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(tmp)
+    };
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            remove_entry(tmp);
+            open()
+        }
+        r => r,
+    }
+    .map_err(io(tmp, "cannot create temporary file"))
 }
 
 /// The writer lock: an exclusive `flock` on `.mifa.lock`, which holds the owner's pid for the
@@ -392,12 +765,90 @@ fn sha256_file(path: &Path) -> String {
     }
 }
 
-fn remove_any(p: &Path) {
-    if p.is_dir() {
-        let _ = fs::remove_dir_all(p);
-    } else {
-        let _ = fs::remove_file(p);
+/// Removes what is at `p` without following a link: a symbolic link goes itself (never its
+/// target), a folder with its contents (`remove_dir_all` does not follow links inside).
+fn remove_entry(p: &Path) {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.file_type().is_dir() => {
+            let _ = fs::remove_dir_all(p);
+        }
+        Ok(_) => {
+            let _ = fs::remove_file(p);
+        }
+        Err(_) => {}
     }
+}
+
+/// Removes the journaled path `rel` below `root`, unless a folder above it is a symbolic link
+/// (then it would be outside the package).
+fn remove_journaled(root: &Path, rel: &str) {
+    let parent = Path::new(rel).parent().unwrap_or(Path::new(""));
+    if parent.as_os_str().is_empty() || lstat_in_package(root, &root.join(parent)).is_ok() {
+        remove_entry(&root.join(rel));
+    }
+}
+
+/// Why a journal entry is not one a writer makes, if it is not: writers only stage below
+/// `images/<image>`, `annotations/<set>/` and `versions/`, and never through a link.
+fn journal_entry_problem(root: &Path, rel: &str) -> Option<String> {
+    if let Err(msg) = check_relative_path(rel) {
+        return Some(if Path::new(rel).is_absolute() || rel.starts_with('/') {
+            "is absolute".to_string()
+        } else if rel.split('/').any(|s| s == "..") {
+            "leaves the package ('..')".to_string()
+        } else {
+            format!("is not a plain package path ({msg})")
+        });
+    }
+    let segments: Vec<&str> = rel.split('/').collect();
+    let depth = match segments[0] {
+        IMAGES_DIR | VERSIONS_DIR => 2,
+        ANNOTATIONS_DIR => 3,
+        _ => {
+            return Some(
+                "is not below images/, annotations/<set>/ or versions/, where writers stage".into(),
+            )
+        }
+    };
+    if segments.len() < depth {
+        return Some(format!(
+            "names a folder of the package itself ({}), not something a writer put there",
+            segments.join("/")
+        ));
+    }
+    let parent = Path::new(rel).parent().unwrap_or(Path::new(""));
+    match lstat_in_package(root, &root.join(parent)) {
+        Err(Error::Symlink { path }) => Some(format!(
+            "crosses the symbolic link {}; mifa never follows links inside a package",
+            path.display()
+        )),
+        _ => None,
+    }
+}
+
+/// The first journal entry that recovery must not act on, with why.
+fn journal_problem(root: &Path, j: &Journal) -> Option<(String, String)> {
+    let paths = j
+        .created
+        .iter()
+        .chain(j.backups.iter().flatten())
+        .chain(&j.obsolete);
+    for p in paths {
+        if let Some(why) = journal_entry_problem(root, p) {
+            return Some((p.clone(), why));
+        }
+    }
+    for [dest, backup] in &j.backups {
+        let (d, b) = (Path::new(dest), Path::new(backup));
+        let name = b.file_name().map(|n| n.to_string_lossy().into_owned());
+        if d.parent() != b.parent() || !name.as_deref().is_some_and(is_temporary) {
+            return Some((
+                backup.clone(),
+                format!("is not a temporary beside {dest:?}, as writers make backups"),
+            ));
+        }
+    }
+    None
 }
 
 /// Whether a file name is a temporary of a write (staging, new or old copy): hidden and
@@ -409,13 +860,22 @@ pub fn is_temporary(name: &str) -> bool {
 /// Removes temporaries of writes that died before journaling them, in the folders where
 /// writes stage (under the lock no other writer is alive, so all are dead).
 fn sweep(root: &Path) {
+    // Only real folders of the package: a link to elsewhere is never swept.
+    let real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
     let mut dirs = vec![
         root.to_path_buf(),
-        root.join("images"),
-        root.join("annotations"),
+        root.join(IMAGES_DIR),
+        root.join(ANNOTATIONS_DIR),
     ];
-    if let Ok(sets) = fs::read_dir(root.join("annotations")) {
-        dirs.extend(sets.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    dirs.retain(|d| real_dir(d));
+    if real_dir(&root.join(ANNOTATIONS_DIR)) {
+        if let Ok(sets) = fs::read_dir(root.join(ANNOTATIONS_DIR)) {
+            dirs.extend(
+                sets.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
     }
     for d in dirs {
         for e in fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -436,7 +896,7 @@ fn sweep(root: &Path) {
                     p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()
                 });
             if is_temporary(&name) && dead {
-                remove_any(&e.path());
+                remove_entry(&e.path());
             }
         }
     }
@@ -445,55 +905,39 @@ fn sweep(root: &Path) {
 /// Finishes or undoes a write interrupted by a crash, from its journal.
 fn recover(root: &Path) -> Result<(), Error> {
     let jp = root.join(JOURNAL_FILE);
-    let text = match fs::read_to_string(&jp) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            sweep(root);
-            return Ok(());
-        }
-        Err(e) => return Err(io(&jp, "cannot read journal")(e)),
-    };
+    if lstat_in_package(root, &jp)?.is_none() {
+        sweep(root);
+        return Ok(());
+    }
+    let text = read_text_in_package(root, &jp)?;
     // The journal is written atomically before each rename it lists, so it is whole. Its
-    // paths must stay inside the package: a journal that names anything else is not ours.
+    // paths must be ones a writer journals: a journal that names anything else is not ours.
     let j: Journal = serde_json::from_str(&text).map_err(|e| Error::Invalid {
         path: jp.clone(),
         issues: vec![Issue::error("journal", JOURNAL_FILE, None, e.to_string())],
     })?;
-    let paths = j
-        .created
-        .iter()
-        .chain(j.backups.iter().flatten())
-        .chain(&j.obsolete);
-    for p in paths {
-        if let Err(msg) = check_relative_path(p) {
-            return Err(Error::Invalid {
-                path: jp.clone(),
-                issues: vec![Issue::error(
-                    "journal",
-                    JOURNAL_FILE,
-                    None,
-                    format!("{p:?}: {msg}; remove the journal by hand after checking the package"),
-                )],
-            });
-        }
+    if let Some((entry, reason)) = journal_problem(root, &j) {
+        return Err(Error::Journal {
+            journal: jp,
+            entry,
+            reason,
+        });
     }
-    {
-        let manifest = sha256_file(&root.join(FILE_NAME));
-        if manifest == j.manifest_sha256 && !j.committed {
-            for c in j.created.iter().rev() {
-                remove_any(&root.join(c));
+    let manifest = sha256_file(&root.join(FILE_NAME));
+    if manifest == j.manifest_sha256 && !j.committed {
+        for c in j.created.iter().rev() {
+            remove_journaled(root, c);
+        }
+        for [dest, backup] in j.backups.iter().rev() {
+            let (d, b) = (root.join(dest), root.join(backup));
+            if fs::symlink_metadata(&b).is_ok() {
+                remove_entry(&d);
+                fs::rename(&b, &d).map_err(io(&d, "cannot restore from journal"))?;
             }
-            for [dest, backup] in j.backups.iter().rev() {
-                let (d, b) = (root.join(dest), root.join(backup));
-                if b.exists() {
-                    remove_any(&d);
-                    fs::rename(&b, &d).map_err(io(&d, "cannot restore from journal"))?;
-                }
-            }
-        } else {
-            for p in j.backups.iter().map(|[_, b]| b).chain(&j.obsolete) {
-                remove_any(&root.join(p));
-            }
+        }
+    } else {
+        for p in j.backups.iter().map(|[_, b]| b).chain(&j.obsolete) {
+            remove_journaled(root, p);
         }
     }
     fs::remove_file(&jp).map_err(io(&jp, "cannot remove journal"))?;
@@ -508,13 +952,16 @@ impl Lock {
     /// Takes the lock of the package at `dir`, or says who holds it.
     pub fn acquire(dir: &Path) -> Result<Lock, Error> {
         use std::io::{Read, Seek};
+        use std::os::unix::fs::OpenOptionsExt;
         use std::os::unix::io::AsRawFd;
         let path = dir.join(LOCK_FILE);
+        // Never through a link: the lock file is truncated and written.
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(io(&path, "cannot open lock file"))?;
         // SAFETY: flock on a file descriptor we own.
@@ -585,8 +1032,9 @@ impl Lock {
         self.record(|j, l| j.obsolete.push(l.rel(path)))
     }
 
-    /// The manifest now records the change: the backups and the journal go.
-    fn committed(&self) {
+    /// The change is committed (the manifest records it, or for a release, its record and
+    /// head are in place): the backups and the journal go.
+    pub(crate) fn committed(&self) {
         let mut g = self.journal.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mut j) = g.take() {
             j.committed = true;
@@ -594,7 +1042,7 @@ impl Lock {
             // If the marker cannot be written, recovery falls back to comparing manifests.
             let _ = write_atomic(&self.root.join(JOURNAL_FILE), text.as_bytes());
             for p in j.backups.iter().map(|[_, b]| b).chain(&j.obsolete) {
-                remove_any(&self.root.join(p));
+                remove_journaled(&self.root, p);
             }
             let _ = fs::remove_file(self.root.join(JOURNAL_FILE));
         }
@@ -664,6 +1112,185 @@ mod tests {
         assert!(!dir.path().join(JOURNAL_FILE).exists());
     }
 
+    fn journal(dir: &Path, created: &[&str], obsolete: &[&str]) {
+        let j = serde_json::json!({"manifest_sha256": sha256_file(&dir.join(FILE_NAME)),
+            "created": created, "backups": [], "obsolete": obsolete});
+        fs::write(dir.join(JOURNAL_FILE), j.to_string()).unwrap();
+    }
+
+    #[test]
+    fn recovery_never_follows_a_link_out_of_the_package() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim.txt");
+        fs::write(&victim, "x").unwrap();
+        fs::write(dir.path().join(FILE_NAME), "{}").unwrap();
+        fs::create_dir(dir.path().join(IMAGES_DIR)).unwrap();
+        symlink(outside.path(), dir.path().join("images/link")).unwrap();
+        for (created, obsolete) in [
+            (&["images/link/victim.txt"][..], &[][..]),
+            (&[], &["images/link/victim.txt"]),
+        ] {
+            journal(dir.path(), created, obsolete);
+            let err = Lock::acquire(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("crosses the symbolic link"), "{err}");
+            assert!(
+                err.contains(JOURNAL_FILE) && err.contains("images/link/victim.txt"),
+                "{err}"
+            );
+            assert!(victim.exists());
+            assert!(
+                dir.path().join(JOURNAL_FILE).exists(),
+                "the journal is kept"
+            );
+        }
+        // A journaled link itself goes, never what it points at.
+        journal(dir.path(), &["images/link"], &[]);
+        drop(Lock::acquire(dir.path()).unwrap());
+        assert!(fs::symlink_metadata(dir.path().join("images/link")).is_err());
+        assert!(victim.exists());
+        // Temporaries in a linked folder are not swept.
+        fs::create_dir(dir.path().join(ANNOTATIONS_DIR)).unwrap();
+        symlink(outside.path(), dir.path().join("annotations/set")).unwrap();
+        let tmp = outside.path().join(".x.tmp-999999999");
+        fs::write(&tmp, "x").unwrap();
+        drop(Lock::acquire(dir.path()).unwrap());
+        assert!(tmp.exists());
+    }
+
+    #[test]
+    fn a_journal_naming_the_package_roots_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE_NAME), "{}").unwrap();
+        for d in [IMAGES_DIR, ANNOTATIONS_DIR, VERSIONS_DIR, "annotations/set"] {
+            fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        fs::write(dir.path().join("annotations/set/a.geojson"), "{}").unwrap();
+        for entry in [
+            "images",
+            "annotations",
+            "annotations/set",
+            "versions",
+            FILE_NAME,
+            LOCK_FILE,
+            JOURNAL_FILE,
+            "other",
+        ] {
+            journal(dir.path(), &[entry], &[]);
+            let err = Lock::acquire(dir.path()).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{entry:?}")) && err.contains("refusing"),
+                "{err}"
+            );
+        }
+        for d in [
+            FILE_NAME,
+            IMAGES_DIR,
+            "annotations/set/a.geojson",
+            VERSIONS_DIR,
+        ] {
+            assert!(dir.path().join(d).exists(), "{d}");
+        }
+        // A backup must be a temporary beside what it backs up.
+        let j = serde_json::json!({"manifest_sha256": sha256_file(&dir.path().join(FILE_NAME)),
+            "created": [], "backups": [["annotations/set/a.geojson", "images/x"]]});
+        fs::write(dir.path().join(JOURNAL_FILE), j.to_string()).unwrap();
+        let err = Lock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is not a temporary beside"), "{err}");
+    }
+
+    #[test]
+    fn reads_in_the_package_refuse_links_and_special_files() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "s").unwrap();
+        fs::create_dir_all(dir.path().join("annotations/set")).unwrap();
+        fs::write(dir.path().join("annotations/set/ok.json"), "ok").unwrap();
+        symlink(
+            outside.path().join("secret"),
+            dir.path().join("annotations/set/x.json"),
+        )
+        .unwrap();
+        symlink(outside.path(), dir.path().join("annotations/linked")).unwrap();
+        let root = dir.path();
+        assert_eq!(
+            read_in_package(root, Path::new("annotations/set/ok.json")).unwrap(),
+            b"ok"
+        );
+        let abs = root.join("annotations/set/ok.json");
+        assert_eq!(read_in_package(root, &abs).unwrap(), b"ok");
+        for rel in ["annotations/set/x.json", "annotations/linked/secret"] {
+            let err = read_in_package(root, Path::new(rel)).unwrap_err();
+            assert!(matches!(err, Error::Symlink { .. }), "{err}");
+            assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        }
+        let err = read_in_package(root, Path::new("../x")).unwrap_err();
+        assert!(err.to_string().contains("is outside the package"), "{err}");
+        let fifo = root.join("annotations/set/fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = read_in_package(root, &fifo).unwrap_err().to_string();
+        assert!(err.contains("is a FIFO, not a regular file"), "{err}");
+        let kinds: Vec<(String, &str)> = special_entries(root);
+        assert_eq!(
+            kinds,
+            [
+                ("annotations/linked".to_string(), "symbolic link"),
+                ("annotations/set/fifo".to_string(), "FIFO"),
+                ("annotations/set/x.json".to_string(), "symbolic link")
+            ]
+        );
+        // A linked manifest is refused too.
+        symlink(outside.path().join("secret"), root.join(FILE_NAME)).unwrap();
+        let err = Package::open(root).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn outputs_never_replace_a_special_file() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out.json");
+        write_output(&file, b"1").unwrap();
+        write_output(&file, b"2").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"2");
+        // Written through, as cp does; /dev/null stays a device.
+        write_output(Path::new("/dev/null"), b"x").unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        let link = dir.path().join("link");
+        symlink(&file, &link).unwrap();
+        let err = write_output(&link, b"3").unwrap_err().to_string();
+        assert!(
+            err.contains("is a symbolic link; refusing to replace it"),
+            "{err}"
+        );
+        let err = write_output(dir.path(), b"3").unwrap_err().to_string();
+        assert!(err.contains("is a folder; refusing to replace it"), "{err}");
+        assert_eq!(fs::read(&file).unwrap(), b"2");
+        assert!(check_output_dir(dir.path()).is_ok());
+        let err = check_output_dir(&link).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link, not a folder"), "{err}");
+        // A planted link at the temporary's name is replaced, not followed.
+        let target = dir.path().join("target");
+        fs::write(&target, "keep").unwrap();
+        symlink(
+            &target,
+            dir.path()
+                .join(format!(".out.json.tmp-{}", std::process::id())),
+        )
+        .unwrap();
+        write_output(&file, b"4").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        assert_eq!(fs::read(&file).unwrap(), b"4");
+    }
+
     #[test]
     fn lock_is_exclusive_and_released() {
         let dir = tempfile::tempdir().unwrap();
@@ -678,5 +1305,14 @@ mod tests {
         // Released: the next writer gets it, whatever pid the file names.
         fs::write(dir.path().join(LOCK_FILE), "1\n").unwrap();
         let _again = Lock::acquire(dir.path()).unwrap();
+        drop(_again);
+        // A lock file that is a link is not followed (it would be truncated).
+        let other = tempfile::tempdir().unwrap();
+        let target = other.path().join("keep");
+        fs::write(&target, "keep").unwrap();
+        fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join(LOCK_FILE)).unwrap();
+        assert!(Lock::acquire(dir.path()).is_err());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
     }
 }

@@ -505,7 +505,9 @@ pub fn import_tracks(
             n.label = None;
         }
     }
-    // Stage the store first: nothing in the package changes if this fails.
+    // Stage the store first: nothing in the package changes if this fails. Never through a
+    // link: the set's folder must be the package's own.
+    crate::package::lstat_in_package(pkg.root(), &set_dir)?;
     std::fs::create_dir_all(&set_dir).map_err(io(&set_dir))?;
     let staging = set_dir.join(format!(".tmp-tracks-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
@@ -739,6 +741,8 @@ pub fn read_set(pkg: &Package, set: &str) -> Result<Stored, Error> {
 
 fn read_store(root: &Path, set: &str) -> Result<Stored, Error> {
     let p = root.join(ANNOTATIONS_DIR).join(set).join(DESCRIPTOR);
+    // The store's tables are opened by the paths its descriptor gives: none may be a link.
+    crate::package::check_tree_in_package(root, &root.join(ANNOTATIONS_DIR).join(set))?;
     if !p.is_file() {
         return Err(Error::Invalid(format!(
             "set {set:?} holds no tracks ({} is missing)",
@@ -784,7 +788,8 @@ pub struct Exported {
 /// temporary name and renamed when complete).
 pub fn export_tracks(pkg: &Package, set: &str, to: Target, out: &Path) -> Result<Exported, Error> {
     let stored = read_set(pkg, set)?;
-    if out.exists() {
+    // A dangling link counts too: the folder is renamed into place, over whatever is there.
+    if std::fs::symlink_metadata(out).is_ok() {
         return Err(Error::Invalid(format!(
             "{} already exists; give a new folder",
             out.display()

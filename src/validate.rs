@@ -206,7 +206,10 @@ pub fn validate(dir: &Path) -> Result<Report, Error> {
         }
     };
     match manifest::from_value(&path, doc) {
-        Ok((m, _)) => Ok(check_manifest(dir, &m)),
+        Ok((m, _)) => Ok(crate::package::with_link_issues(
+            dir,
+            check_manifest(dir, &m),
+        )),
         Err(manifest::Error::Version { message, .. }) => Ok(report(
             vec![Issue::error(
                 "format_version",

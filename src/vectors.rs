@@ -352,6 +352,8 @@ struct Staged {
 impl Staged {
     fn new(pkg: &Package, rel: &str, replace: bool) -> Result<Staged, Error> {
         let dest = pkg.resolve(rel).map_err(Error::Invalid)?;
+        // Never written through a link: it could lead out of the package.
+        package::lstat_in_package(pkg.root(), &dest)?;
         if dest.exists() && !replace {
             return Err(Error::Invalid(format!(
                 "{rel} already exists; give --replace to replace it"
@@ -429,6 +431,40 @@ impl Drop for Staged {
             let _ = std::fs::remove_dir(d);
         }
     }
+}
+
+/// The path of COCO image `img` in the `--images` folder `dir`, refusing a `file_name` that
+/// leads outside it: absolute, with `..`, or through a symbolic link to elsewhere.
+fn image_in_dir(coco: &Path, dir: &Path, img: &coco::Image) -> Result<PathBuf, Error> {
+    let refuse = |why: String| {
+        Error::Invalid(format!(
+            "{}: image {} has file_name {:?}, which leads outside the --images folder {} ({why}); refusing to read it",
+            coco.display(),
+            img.id,
+            img.file_name,
+            dir.display()
+        ))
+    };
+    let name = Path::new(&img.file_name);
+    if name.is_absolute() {
+        return Err(refuse("an absolute path".into()));
+    }
+    if name.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
+        return Err(refuse("'..'".into()));
+    }
+    let path = dir.join(name);
+    // Links inside the folder are fine as long as they stay in it.
+    if let (Ok(d), Ok(p)) = (dir.canonicalize(), path.canonicalize()) {
+        if !p.starts_with(&d) {
+            return Err(refuse(format!("a symbolic link to {}", p.display())));
+        }
+    }
+    Ok(path)
 }
 
 fn file_name(p: &Path) -> String {
@@ -871,7 +907,13 @@ fn import_coco_into(
     }
     if !missing.is_empty() {
         if let Some(dir) = &opts.images_dir {
-            let paths: Vec<PathBuf> = missing.iter().map(|n| dir.join(n)).collect();
+            let paths: Vec<PathBuf> = missing
+                .iter()
+                .map(|n| match header.images.iter().find(|i| &i.file_name == n) {
+                    Some(img) => image_in_dir(file, dir, img),
+                    None => Ok(dir.join(n)),
+                })
+                .collect::<Result<_, _>>()?;
             if let Some(p) = paths.iter().find(|p| !p.is_file()) {
                 return Err(Error::Invalid(format!(
                     "{}: image {} is not in {}",
@@ -1241,10 +1283,10 @@ pub fn set_files(pkg: &Package, set: &str) -> Result<Vec<SetFile>, Error> {
             continue;
         };
         if f.path.ends_with(VECTOR_EXT) {
-            out.push(SetFile::Vector {
-                image,
-                path: pkg.resolve(&f.path).map_err(Error::Invalid)?,
-            });
+            let path = pkg.resolve(&f.path).map_err(Error::Invalid)?;
+            // Never read through a link: it could lead out of the package.
+            package::check_file_in_package(pkg.root(), &path)?;
+            out.push(SetFile::Vector { image, path });
         } else if let Some((_, label)) = f.path.split_once("/labels/") {
             out.push(SetFile::Mask {
                 image,
@@ -1726,11 +1768,14 @@ pub fn export_coco(pkg: &Package, out: &Path, opts: &CocoExportOptions) -> Resul
             fid.note("annotation ids renumbered 1..n (the sources' ids were missing or clashed)");
         }
     }
-    let mut w = coco::Writer::create(out, &header)?;
-    for a in &anns {
-        w.annotation(a)?;
-    }
-    w.finish()?;
+    package::write_output_with(out, |out| -> Result<(), Error> {
+        let mut w = coco::Writer::create(out, &header)?;
+        for a in &anns {
+            w.annotation(a)?;
+        }
+        w.finish()?;
+        Ok(())
+    })?;
     Ok(fid)
 }
 
@@ -1748,8 +1793,10 @@ pub fn export_geojson(pkg: &Package, out: &Path, sets: &[String]) -> Result<Vec<
         sets.to_vec()
     };
     let mut reports = Vec::new();
+    package::check_output_dir(out)?;
     for set in &sets {
         let dir = out.join(set);
+        package::check_output_dir(&dir)?;
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let mut fid = Fidelity::new(format!("set {set} -> GeoJSON"));
         for f in set_files(pkg, set)? {
@@ -1759,7 +1806,10 @@ pub fn export_geojson(pkg: &Package, out: &Path, sets: &[String]) -> Result<Vec<
                     fid.objects_in += c.objects.len();
                     fid.objects_out += c.objects.len();
                     c.image = Some(image.clone());
-                    geojson::write(&dir.join(format!("{image}{VECTOR_EXT}")), &c)?;
+                    let file = dir.join(format!("{image}{VECTOR_EXT}"));
+                    package::write_output_with(&file, |f| {
+                        geojson::write(f, &c).map_err(Error::from)
+                    })?;
                 }
                 SetFile::Mask { image, label, kind } => {
                     let LabelPlane {
@@ -1788,7 +1838,10 @@ pub fn export_geojson(pkg: &Package, out: &Path, sets: &[String]) -> Result<Vec<
                         objects: objs.into_iter().map(|(_, o)| o).collect(),
                         ..Collection::default()
                     };
-                    geojson::write(&dir.join(format!("{image}{VECTOR_EXT}")), &c)?;
+                    let file = dir.join(format!("{image}{VECTOR_EXT}"));
+                    package::write_output_with(&file, |f| {
+                        geojson::write(f, &c).map_err(Error::from)
+                    })?;
                 }
             }
         }

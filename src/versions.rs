@@ -66,6 +66,14 @@ pub enum Error {
         /// Recorded.
         known: String,
     },
+    /// `versions/HEAD` disagrees with the release records: releasing would bless the change.
+    #[error(
+        "cannot release: {message}; run `mifa verify`, and put the release records back first"
+    )]
+    Head {
+        /// What disagrees.
+        message: String,
+    },
     /// Package-level failure (lock, manifest).
     #[error(transparent)]
     Package(#[from] package::Error),
@@ -106,6 +114,24 @@ pub fn hash_file(path: &Path) -> Result<(u64, String), Error> {
     Ok((size, hex(&h.finalize())))
 }
 
+/// [`hash_file`] of a file inside the package, never through a symbolic link.
+fn hash_in_package(root: &Path, path: &Path) -> Result<(u64, String), Error> {
+    let mut f = package::open_in_package(root, path)?;
+    let full = root.join(path.strip_prefix(root).unwrap_or(path));
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io(&full))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((size, hex(&h.finalize())))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -120,7 +146,14 @@ fn excluded(rel: &str) -> bool {
         || name.starts_with(".mifa.")
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
+/// Paths of the content files under `dir` into `out`; symbolic links and special files (FIFOs,
+/// devices, sockets) into `special`, as `path (what)`, never followed or read.
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<String>,
+    special: &mut Vec<String>,
+) -> Result<(), Error> {
     let mut entries: Vec<fs::DirEntry> = fs::read_dir(dir)
         .map_err(io(dir))?
         .collect::<Result<_, _>>()
@@ -138,32 +171,52 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
         }
         let ft = e.file_type().map_err(io(&p))?;
         if ft.is_dir() {
-            walk(root, &p, out)?;
-        } else {
+            walk(root, &p, out, special)?;
+        } else if ft.is_file() {
             out.push(rel);
+        } else {
+            special.push(format!("{rel} ({})", package::kind_of(&ft)));
         }
     }
     Ok(())
 }
 
 /// Every content file of the package (all but `versions/`, the lock and temporaries), sorted
-/// by path, with size and SHA-256 (hashed on all cores).
+/// by path, with size and SHA-256 (hashed on all cores). Refuses a package holding a symbolic
+/// link or a special file (mifa never follows links inside a package).
 pub fn content(root: &Path) -> Result<Vec<FileEntry>, Error> {
+    let (files, special) = content_and_special(root)?;
+    match special.first() {
+        Some(s) => Err(Error::Record {
+            path: root.to_path_buf(),
+            message: format!(
+                "{s} inside the package: mifa does not follow links or read special files there; remove it"
+            ),
+        }),
+        None => Ok(files),
+    }
+}
+
+/// [`content`], with the symbolic links and special files found (not followed) listed apart.
+fn content_and_special(root: &Path) -> Result<(Vec<FileEntry>, Vec<String>), Error> {
     use rayon::prelude::*;
     let mut paths = Vec::new();
-    walk(root, root, &mut paths)?;
+    let mut special = Vec::new();
+    walk(root, root, &mut paths, &mut special)?;
     paths.sort();
-    paths
+    special.sort();
+    let files = paths
         .into_par_iter()
         .map(|rel| {
-            let (size, sha256) = hash_file(&root.join(&rel))?;
+            let (size, sha256) = hash_in_package(root, &root.join(&rel))?;
             Ok(FileEntry {
                 path: rel,
                 size,
                 sha256,
             })
         })
-        .collect()
+        .collect::<Result<_, Error>>()?;
+    Ok((files, special))
 }
 
 /// The dataset's fingerprint: SHA-256 over `mifa-dataset-v1\n` and one `path\tsize\tsha256\n`
@@ -271,6 +324,121 @@ pub fn schema_text() -> String {
     serde_json::to_string_pretty(&v).expect("a schema serialises") + "\n"
 }
 
+/// File in `versions/` naming the latest release record and its SHA-256, outside the content
+/// hash: an edited, swapped or deleted latest record no longer matches it.
+pub const HEAD_FILE: &str = "HEAD";
+const HEAD_FORMAT: &str = "mifa-versions-head";
+
+/// `versions/HEAD`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Head {
+    /// `mifa-versions-head`.
+    format: String,
+    /// File name of the latest record in `versions/` (`X.Y.Z.json`).
+    record: String,
+    /// SHA-256 of that record file, lower-case hex.
+    record_sha256: String,
+}
+
+fn head_rel() -> PathBuf {
+    Path::new(VERSIONS_DIR).join(HEAD_FILE)
+}
+
+/// `versions/HEAD`, or `None` when there is none (a package released before mifa wrote it).
+fn read_head(root: &Path) -> Result<Option<Head>, Error> {
+    let rel = head_rel();
+    if package::lstat_in_package(root, &root.join(&rel))?.is_none() {
+        return Ok(None);
+    }
+    let path = root.join(&rel);
+    let bad = |message: String| Error::Record {
+        path: path.clone(),
+        message,
+    };
+    let text = package::read_text_in_package(root, &root.join(&rel))?;
+    let h: Head = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("line {} column {}: {e}", e.line(), e.column())))?;
+    if h.format != HEAD_FORMAT {
+        return Err(bad(format!(
+            "format {:?}, expected {HEAD_FORMAT:?}",
+            h.format
+        )));
+    }
+    if h.record.contains('/') || h.record.starts_with('.') || !h.record.ends_with(".json") {
+        return Err(bad(format!(
+            "record {:?} is not the file name of a release record (X.Y.Z.json)",
+            h.record
+        )));
+    }
+    if h.record_sha256.len() != 64 || !h.record_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad(format!(
+            "record_sha256 {:?} is not 64 hex digits",
+            h.record_sha256
+        )));
+    }
+    Ok(Some(h))
+}
+
+/// The head of the latest record `path`.
+fn head_of(path: &Path) -> Result<Head, Error> {
+    Ok(Head {
+        format: HEAD_FORMAT.into(),
+        record: path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        record_sha256: hash_file(path)?.1,
+    })
+}
+
+/// How `versions/HEAD` disagrees with the latest of `all` (errors), and a warning when a
+/// package that has releases has no head.
+fn head_problems(root: &Path, all: &[(PathBuf, Record)]) -> (Vec<String>, Vec<String>) {
+    let head = match read_head(root) {
+        Ok(h) => h,
+        Err(e) => return (vec![e.to_string()], Vec::new()),
+    };
+    let rel = |name: &str| format!("{VERSIONS_DIR}/{name}");
+    let latest = all.last().map(|(p, _)| p);
+    match (head, latest) {
+        (None, None) => (Vec::new(), Vec::new()),
+        (None, Some(p)) => (
+            Vec::new(),
+            vec![format!(
+                "{VERSIONS_DIR}/{HEAD_FILE} is missing (released before mifa kept it, or deleted): the latest record {} cannot be checked against it; the next `mifa release` writes it",
+                rel(&p.file_name().unwrap_or_default().to_string_lossy())
+            )],
+        ),
+        (Some(h), latest) => {
+            let name = latest.map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned());
+            if !root.join(VERSIONS_DIR).join(&h.record).exists() {
+                return (vec![format!(
+                    "{VERSIONS_DIR}/{HEAD_FILE} names {} as the latest release record, but it is missing (deleted or renamed)",
+                    rel(&h.record)
+                )], Vec::new());
+            }
+            if name.as_deref() != Some(h.record.as_str()) {
+                return (vec![format!(
+                    "{VERSIONS_DIR}/{HEAD_FILE} names {} as the latest release record, but the latest record is {} (a record was added, renamed or swapped by hand)",
+                    rel(&h.record),
+                    rel(name.as_deref().unwrap_or("(none)"))
+                )], Vec::new());
+            }
+            let record = Path::new(VERSIONS_DIR).join(&h.record);
+            match hash_in_package(root, &root.join(&record)) {
+                Ok((_, now)) if now == h.record_sha256 => (Vec::new(), Vec::new()),
+                Ok((_, now)) => (vec![format!(
+                    "{}: the latest release record changed since it was released (SHA-256 now {now}, {VERSIONS_DIR}/{HEAD_FILE} records {})",
+                    rel(&h.record),
+                    h.record_sha256
+                )], Vec::new()),
+                Err(e) => (vec![e.to_string()], Vec::new()),
+            }
+        }
+    }
+}
+
 /// The releases of a package, oldest first, with the path of each record.
 pub fn records(root: &Path) -> Result<Vec<(PathBuf, Record)>, Error> {
     let dir = root.join(VERSIONS_DIR);
@@ -290,7 +458,7 @@ pub fn records(root: &Path) -> Result<Vec<(PathBuf, Record)>, Error> {
         if !name.ends_with(".json") || name.starts_with('.') {
             continue;
         }
-        let text = fs::read_to_string(&p).map_err(io(&p))?;
+        let text = package::read_text_in_package(root, &p)?;
         let r: Record = serde_json::from_str(&text).map_err(|e| Error::Record {
             path: p.clone(),
             message: format!("line {} column {}: {e}", e.line(), e.column()),
@@ -419,12 +587,14 @@ fn stored(path: &str) -> bool {
 /// Copies `src` into the store under its hash, once (objects are immutable).
 fn store_object(root: &Path, src: &Path, sha256: &str) -> Result<(), Error> {
     let dst = object_path(root, sha256);
+    // Never written through a link: it could lead out of the package.
+    package::lstat_in_package(root, &dst)?;
     if dst.exists() {
         return Ok(());
     }
     let dir = dst.parent().expect("in the store");
     fs::create_dir_all(dir).map_err(io(dir))?;
-    let bytes = fs::read(src).map_err(io(src))?;
+    let bytes = package::read_in_package(root, src)?;
     package::write_atomic(&dst, &bytes)?;
     Ok(())
 }
@@ -443,8 +613,11 @@ pub fn release(pkg: &Package, req: &ReleaseRequest) -> Result<Record, Error> {
     if !v.build.is_empty() {
         return Err(bad("build metadata (+…) is not allowed in a release".into()));
     }
-    let _lock = pkg.lock()?;
+    let lock = pkg.lock()?;
     let all = records(root)?;
+    if let Some(message) = head_problems(root, &all).0.into_iter().next() {
+        return Err(Error::Head { message });
+    }
     let previous = all.last();
     if let Some((_, p)) = previous {
         let pv = semver::Version::parse(&p.version).map_err(|e| bad(e.to_string()))?;
@@ -539,8 +712,35 @@ pub fn release(pkg: &Package, req: &ReleaseRequest) -> Result<Record, Error> {
     }
     fs::create_dir_all(root.join(VERSIONS_DIR)).map_err(io(&root.join(VERSIONS_DIR)))?;
     let text = serde_json::to_string_pretty(&record).expect("a record serialises") + "\n";
-    package::write_atomic(&path, text.as_bytes())?;
+    write_record_and_head(root, &lock, &path, text.as_bytes())?;
     Ok(record)
+}
+
+/// Writes the record and `versions/HEAD` as one transaction: both are journaled, so that a
+/// crash before both are in place rolls back to the previous release (its head restored).
+fn write_record_and_head(
+    root: &Path,
+    lock: &package::Lock,
+    path: &Path,
+    text: &[u8],
+) -> Result<(), Error> {
+    let head = root.join(head_rel());
+    package::lstat_in_package(root, &head)?;
+    package::lstat_in_package(root, path)?;
+    lock.will_create(path)?;
+    if head.exists() {
+        let backup = head.with_file_name(format!(".{HEAD_FILE}.old-{}", std::process::id()));
+        fs::copy(&head, &backup).map_err(io(&backup))?;
+        lock.will_replace(&head, &backup)?;
+    } else {
+        lock.will_create(&head)?;
+    }
+    package::write_atomic(path, text)?;
+    let h = head_of(path)?;
+    let h = serde_json::to_string_pretty(&h).expect("a head serialises") + "\n";
+    package::write_atomic(&head, h.as_bytes())?;
+    lock.committed();
+    Ok(())
 }
 
 /// Differences between the package and a release's content manifest.
@@ -558,6 +758,12 @@ pub struct Verification {
     pub bad_objects: Vec<String>,
     /// Whether the record's chain (previous record hashes) holds.
     pub chain_errors: Vec<String>,
+    /// How `versions/HEAD` disagrees with the latest record (edited, swapped or deleted).
+    pub head_errors: Vec<String>,
+    /// Symbolic links and special files inside the package (`path (what)`), never followed.
+    pub special: Vec<String>,
+    /// Not errors: e.g. a package released before `versions/HEAD` existed.
+    pub warnings: Vec<String>,
 }
 
 impl Verification {
@@ -568,6 +774,8 @@ impl Verification {
             && self.unexpected.is_empty()
             && self.bad_objects.is_empty()
             && self.chain_errors.is_empty()
+            && self.head_errors.is_empty()
+            && self.special.is_empty()
     }
 }
 
@@ -579,6 +787,17 @@ pub fn verify(root: &Path, version: Option<&str>) -> Result<Verification, Error>
         drop(package::Lock::acquire(root)?);
     }
     let all = records(root)?;
+    if all.is_empty() {
+        if let Ok(Some(h)) = read_head(root) {
+            return Err(Error::Record {
+                path: root.join(head_rel()),
+                message: format!(
+                    "names {VERSIONS_DIR}/{} as the latest release record, but there are no release records (deleted?)",
+                    h.record
+                ),
+            });
+        }
+    }
     let known = || {
         let v: Vec<&str> = all.iter().map(|(_, r)| r.version.as_str()).collect();
         if v.is_empty() {
@@ -596,14 +815,16 @@ pub fn verify(root: &Path, version: Option<&str>) -> Result<Verification, Error>
         known: known(),
     })?;
     let record = &all[idx].1;
+    let (head_errors, warnings) = head_problems(root, &all);
+    let (files, special) = content_and_special(root)?;
     let mut out = Verification {
         version: record.version.clone(),
+        head_errors,
+        special,
+        warnings,
         ..Default::default()
     };
-    let now: BTreeMap<String, FileEntry> = content(root)?
-        .into_iter()
-        .map(|f| (f.path.clone(), f))
-        .collect();
+    let now: BTreeMap<String, FileEntry> = files.into_iter().map(|f| (f.path.clone(), f)).collect();
     let want: BTreeMap<&str, &FileEntry> =
         record.files.iter().map(|f| (f.path.as_str(), f)).collect();
     for (p, f) in &want {
@@ -616,7 +837,7 @@ pub fn verify(root: &Path, version: Option<&str>) -> Result<Verification, Error>
         }
         if stored(p) {
             let o = object_path(root, &f.sha256);
-            match hash_file(&o) {
+            match hash_in_package(root, &o) {
                 Ok((_, h)) if h == f.sha256 => {}
                 Ok(_) => out.bad_objects.push(format!(
                     "{} (object of {p} does not match its hash)",
@@ -647,7 +868,7 @@ pub fn verify(root: &Path, version: Option<&str>) -> Result<Verification, Error>
     }
     for w in all[..=idx].windows(2) {
         let ((pp, p), (_, r)) = (&w[0], &w[1]);
-        let h = hash_file(pp)?.1;
+        let h = hash_in_package(root, pp)?.1;
         match &r.previous {
             Some(prev) if prev.version == p.version && prev.record_sha256 == h => {}
             _ => out.chain_errors.push(format!(
@@ -807,8 +1028,13 @@ pub fn side(pkg: &Package, which: &str) -> Result<Side, Error> {
         .files
         .iter()
         .filter(|f| stored(&f.path))
-        .map(|f| (f.path.clone(), object_path(root, &f.sha256)))
-        .collect();
+        .map(|f| {
+            let o = object_path(root, &f.sha256);
+            // Objects are read by path: never through a link.
+            package::check_file_in_package(root, &o)?;
+            Ok((f.path.clone(), o))
+        })
+        .collect::<Result<_, Error>>()?;
     Ok(Side {
         name: r.version,
         files: r.files,
@@ -1169,7 +1395,7 @@ pub fn restore(pkg: &mut Package, version: &str, set: &str) -> Result<Restored, 
     for p in &old_paths {
         for (path, sha) in hashes_under(&r.files, p) {
             let obj = object_path(&root, sha);
-            let bytes = fs::read(&obj).map_err(io(&obj))?;
+            let bytes = package::read_in_package(&root, &obj)?;
             let got = hex(&Sha256::digest(&bytes));
             if got != sha {
                 return Err(Error::Record {
@@ -1178,10 +1404,14 @@ pub fn restore(pkg: &mut Package, version: &str, set: &str) -> Result<Restored, 
                 });
             }
             let dst = root.join(path);
+            // Never written through a link: it could point out of the package.
+            package::lstat_in_package(&root, &dst)?;
             if let Some(dir) = dst.parent() {
                 fs::create_dir_all(dir).map_err(io(dir))?;
             }
-            let same = hash_file(&dst).map(|(_, h)| h == sha).unwrap_or(false);
+            let same = hash_in_package(&root, &dst)
+                .map(|(_, h)| h == sha)
+                .unwrap_or(false);
             if !same {
                 if dst.is_file() {
                     let name = dst

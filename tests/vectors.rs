@@ -632,3 +632,200 @@ fn failed_coco_import_takes_its_images_back() {
         .all(|o| o.confidence() == Some(0.5)));
     mifa().arg("validate").arg(&pkg).assert().success();
 }
+
+/// A COCO `file_name` that leads out of the `--images` folder (absolute, `..`, a link to
+/// elsewhere) is refused, naming the COCO file, the image id and the file name.
+#[test]
+fn coco_file_names_never_leave_the_images_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    mifa()
+        .args([
+            "init",
+            pkg.to_str().unwrap(),
+            "--title",
+            "COCO file names kept inside their folder",
+            "--license",
+            "CC0-1.0",
+        ])
+        .assert()
+        .success();
+    let imgs = tmp.path().join("imgs");
+    fs::create_dir_all(&imgs).unwrap();
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    image::GrayImage::new(64, 64)
+        .save(outside.join("blobs.png"))
+        .unwrap();
+    std::os::unix::fs::symlink(outside.join("blobs.png"), imgs.join("link.png")).unwrap();
+    let text = fs::read_to_string(repo("tests/fixtures/reference_libs/tiny_coco.json")).unwrap();
+    let before = fs::read_to_string(pkg.join("mifa.json")).unwrap();
+    let abs = outside.join("blobs.png");
+    for (name, why) in [
+        ("../outside/blobs.png", "'..'"),
+        (abs.to_str().unwrap(), "an absolute path"),
+        ("link.png", "a symbolic link to"),
+    ] {
+        let f = tmp.path().join("evil.json");
+        let evil = text.replacen("\"blobs.png\"", &serde_json::to_string(name).unwrap(), 1);
+        assert_ne!(evil, text);
+        fs::write(&f, evil).unwrap();
+        mifa()
+            .arg("import")
+            .arg(&pkg)
+            .args([
+                "coco",
+                f.to_str().unwrap(),
+                "--set",
+                "gt",
+                "--images",
+                imgs.to_str().unwrap(),
+            ])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(format!(
+                "evil.json: image 1 has file_name {name:?}, which leads outside the --images folder"
+            )))
+            .stderr(predicate::str::contains(why));
+        assert_eq!(fs::read_to_string(pkg.join("mifa.json")).unwrap(), before);
+    }
+}
+
+/// Outputs replace a regular file, write through a character device and refuse anything else;
+/// a symbolic link in the package is never exported.
+#[test]
+fn exports_never_replace_special_files_nor_follow_links_in_the_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = blobs_package(tmp.path());
+    let coco_in = repo("tests/fixtures/reference_libs/tiny_coco.json");
+    mifa()
+        .arg("import")
+        .arg(&pkg)
+        .args(["coco", coco_in.to_str().unwrap(), "--set", "gt"])
+        .assert()
+        .success();
+    let export = |out: &Path| {
+        mifa()
+            .arg("export")
+            .arg(&pkg)
+            .args(["coco", out.to_str().unwrap(), "--set", "gt"])
+            .assert()
+    };
+    export(Path::new("/dev/null")).success();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    let file = tmp.path().join("out.json");
+    fs::write(&file, "old").unwrap();
+    let link = tmp.path().join("link.json");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    export(&link).failure().stderr(predicate::str::contains(
+        "link.json: is a symbolic link; refusing to replace it",
+    ));
+    export(tmp.path())
+        .failure()
+        .stderr(predicate::str::contains(
+            "is a folder; refusing to replace it",
+        ));
+    assert_eq!(fs::read_to_string(&file).unwrap(), "old");
+    export(&file).success();
+    assert!(Dataset::load(&file).is_ok());
+    mifa()
+        .arg("export")
+        .arg(&pkg)
+        .args(["geojson", link.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is a symbolic link, not a folder"));
+    // The set's file replaced by a link to a file outside: refused, not exported.
+    let secret = tmp.path().join("secret.geojson");
+    fs::copy(pkg.join("annotations/gt/blobs.geojson"), &secret).unwrap();
+    fs::remove_file(pkg.join("annotations/gt/blobs.geojson")).unwrap();
+    std::os::unix::fs::symlink(&secret, pkg.join("annotations/gt/blobs.geojson")).unwrap();
+    let out = tmp.path().join("gj");
+    mifa()
+        .arg("export")
+        .arg(&pkg)
+        .args(["geojson", out.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "annotations/gt/blobs.geojson: is a symbolic link; mifa does not follow links inside a package",
+        ));
+    export(&tmp.path().join("x.json"))
+        .failure()
+        .stderr(predicate::str::contains(
+            "is a symbolic link; mifa does not follow links",
+        ));
+}
+
+/// An OME-Zarr chunk of the package replaced by a link to a file outside is not read.
+#[test]
+fn image_chunks_are_never_read_through_a_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = blobs_package(tmp.path());
+    let mut stack = vec![pkg.join("images/blobs.ome.zarr/0")];
+    let mut chunk = None;
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name() != "zarr.json" {
+                chunk = Some(e.path());
+            }
+        }
+    }
+    let chunk = chunk.expect("a chunk");
+    let outside = tmp.path().join("outside.bin");
+    fs::copy(&chunk, &outside).unwrap();
+    fs::remove_file(&chunk).unwrap();
+    std::os::unix::fs::symlink(&outside, &chunk).unwrap();
+    mifa()
+        .arg("export")
+        .arg(&pkg)
+        .arg("tiff")
+        .arg(tmp.path().join("tiffs"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "is a symbolic link; mifa does not follow links inside a package",
+        ));
+}
+
+/// `preview --out` writes through a character device and never replaces a link or a FIFO.
+#[test]
+fn preview_never_replaces_a_special_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = blobs_package(tmp.path());
+    let preview = |out: &Path| {
+        mifa()
+            .arg("preview")
+            .arg(&pkg)
+            .args(["blobs", "--out"])
+            .arg(out)
+            .assert()
+    };
+    preview(Path::new("/dev/null")).success();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    let png = tmp.path().join("p.png");
+    preview(&png).success();
+    let link = tmp.path().join("link.png");
+    std::os::unix::fs::symlink(&png, &link).unwrap();
+    preview(&link).failure().stderr(predicate::str::contains(
+        "link.png: is a symbolic link; refusing to replace it",
+    ));
+    let fifo = tmp.path().join("fifo.png");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    preview(&fifo).failure().stderr(predicate::str::contains(
+        "fifo.png: is a FIFO; refusing to replace it",
+    ));
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+}

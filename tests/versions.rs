@@ -360,3 +360,137 @@ fn check_record_schema(record: &Path) {
     let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+/// `versions/HEAD` names the latest record and its hash: an edited, deleted or swapped latest
+/// record is reported by `verify` and stops the next release; a package released before HEAD
+/// existed still verifies, with a warning, and gets one on its next release.
+#[test]
+fn an_edited_swapped_or_deleted_latest_record_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let p = pkg.to_str().unwrap();
+    let release = |v: &str| {
+        mifa()
+            .args(["release", p, "--version", v, "--changes", "a release"])
+            .assert()
+    };
+    release("1.0.0").success();
+    let head: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pkg.join("versions/HEAD")).unwrap()).unwrap();
+    assert_eq!(head["format"], "mifa-versions-head");
+    assert_eq!(head["record"], "1.0.0.json");
+    mifa().args(["verify", p]).assert().success();
+    // Edited: the record's hash no longer matches HEAD (its own dataset hash still does).
+    let record = pkg.join("versions/1.0.0.json");
+    let original = fs::read_to_string(&record).unwrap();
+    fs::write(&record, original.replace("a release", "another text")).unwrap();
+    mifa()
+        .args(["verify", p])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "versions/1.0.0.json: the latest release record changed since it was released",
+        ));
+    release("1.0.1").failure().stderr(predicate::str::contains(
+        "cannot release: versions/1.0.0.json",
+    ));
+    fs::write(&record, &original).unwrap();
+    mifa().args(["verify", p]).assert().success();
+    // Swapped: a newer record that HEAD does not name.
+    let fake = pkg.join("versions/2.0.0.json");
+    fs::write(&fake, original.replace("\"1.0.0\"", "\"2.0.0\"")).unwrap();
+    mifa().args(["verify", p]).assert().code(1).stdout(predicate::str::contains(
+        "versions/HEAD names versions/1.0.0.json as the latest release record, but the latest record is versions/2.0.0.json",
+    ));
+    fs::remove_file(&fake).unwrap();
+    // Deleted: the only record gone.
+    fs::rename(&record, tmp.path().join("aside.json")).unwrap();
+    mifa()
+        .args(["verify", p])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+        "names versions/1.0.0.json as the latest release record, but there are no release records",
+    ));
+    fs::rename(tmp.path().join("aside.json"), &record).unwrap();
+    // Released before HEAD existed: verifies, with a warning; the next release writes it.
+    fs::remove_file(pkg.join("versions/HEAD")).unwrap();
+    mifa()
+        .args(["verify", p])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: versions/HEAD is missing",
+        ));
+    fs::write(
+        tmp.path().join("one.geojson"),
+        geojson(&[square(1, 0.0, 0.0)]),
+    )
+    .unwrap();
+    mifa()
+        .args(["import", p, "geojson"])
+        .arg(tmp.path().join("one.geojson"))
+        .args(["--image", "nuclei", "--set", "more"])
+        .assert()
+        .success();
+    release("1.1.0").success();
+    let head: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(pkg.join("versions/HEAD")).unwrap()).unwrap();
+    assert_eq!(head["record"], "1.1.0.json");
+    mifa().args(["verify", p]).assert().success();
+    // Deleting the latest of two records is found too.
+    fs::remove_file(pkg.join("versions/1.1.0.json")).unwrap();
+    mifa()
+        .args(["verify", p])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+        "versions/HEAD names versions/1.1.0.json as the latest release record, but it is missing",
+    ));
+}
+
+/// A symbolic link inside the package is listed by `verify`, never followed, and refused by
+/// `release`.
+#[test]
+fn verify_and_release_do_not_follow_links_in_the_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let p = pkg.to_str().unwrap();
+    mifa()
+        .args(["release", p, "--version", "1.0.0", "--changes", "first"])
+        .assert()
+        .success();
+    let secret = tmp.path().join("secret.txt");
+    fs::write(&secret, "outside").unwrap();
+    std::os::unix::fs::symlink(&secret, pkg.join("annotations/cells/leak.geojson")).unwrap();
+    mifa()
+        .args(["verify", p])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "annotations/cells/leak.geojson (symbolic link)",
+        ));
+    mifa()
+        .args(["validate", p])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains(
+            "annotations/cells/leak.geojson: is a symbolic link; mifa does not follow links",
+        ));
+    mifa()
+        .args(["release", p, "--version", "1.0.1", "--changes", "second"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "annotations/cells/leak.geojson: is a symbolic link",
+        ));
+    mifa()
+        .args(["release", p, "--version", "1.0.1", "--changes", "second"])
+        .arg("--allow-invalid")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "annotations/cells/leak.geojson (symbolic link) inside the package",
+        ));
+    assert!(!pkg.join("versions/1.0.1.json").exists());
+}

@@ -6,6 +6,7 @@
 //! (blosc-zstd for 0.4), sharded in 0.5 when a plane spans more than 2×2 chunks (shards of up
 //! to 8×8 chunks); `dimension_names` always set.
 
+use super::store::ConfinedStore;
 use super::{Error, Limits, PlaneSource, SourceMeta};
 use crate::metadata::{Axis, AxisType, DataType};
 use crate::raster::{Downsample, PixelData, Plane};
@@ -15,7 +16,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zarrs::array::{Array, ArraySubset};
-use zarrs::filesystem::FilesystemStore;
 
 /// NGFF version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -270,13 +270,13 @@ fn transform(
 }
 
 /// Opens a zarrs array, as the store the group lives in sees it.
-pub(crate) fn open_array(root: &Path, rel: &str) -> Result<Array<FilesystemStore>, Error> {
-    let store = Arc::new(FilesystemStore::new(root).map_err(|e| zarr_err(root)(&e))?);
+pub(crate) fn open_array(root: &Path, rel: &str) -> Result<Array<ConfinedStore>, Error> {
+    let store = Arc::new(ConfinedStore::new(root).map_err(|e| zarr_err(root)(&e))?);
     let path = format!("/{}", rel.trim_matches('/'));
     Array::open(store, &path).map_err(|e| zarr_err(&root.join(rel))(&e))
 }
 
-fn dtype_of(path: &Path, array: &Array<FilesystemStore>) -> Result<DataType, Error> {
+fn dtype_of(path: &Path, array: &Array<ConfinedStore>) -> Result<DataType, Error> {
     let md = serde_json::to_value(array.metadata()).map_err(|e| zarr_err(path)(&e))?;
     let name = md
         .get("data_type")

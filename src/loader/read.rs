@@ -4,6 +4,7 @@
 
 use super::Error;
 use crate::formats::ome_zarr;
+use crate::formats::store::ConfinedStore;
 use crate::raster::PixelData;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -11,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use zarrs::array::{Array, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache};
-use zarrs::filesystem::FilesystemStore;
 
 /// One decoded chunk, in its stored type, row-major over the chunk shape.
 pub(crate) type Chunk = PixelData;
@@ -110,7 +110,7 @@ pub(crate) struct ArrayReader {
     pub path: PathBuf,
     pub shape: Vec<u64>,
     pub chunk: Vec<u64>,
-    array: Array<FilesystemStore>,
+    array: Array<ConfinedStore>,
     shards: ArrayShardedReadableExtCache,
     dtype: crate::metadata::DataType,
 }

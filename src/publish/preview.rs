@@ -393,7 +393,7 @@ pub fn write_png(path: &Path, width: u32, height: u32, pixels: &[u8]) -> Result<
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    package::write_atomic(path, &buf)?;
+    package::write_output(path, &buf)?;
     Ok(())
 }
 
