@@ -860,24 +860,7 @@ pub fn is_temporary(name: &str) -> bool {
 /// Removes temporaries of writes that died before journaling them, in the folders where
 /// writes stage (under the lock no other writer is alive, so all are dead).
 fn sweep(root: &Path) {
-    // Only real folders of the package: a link to elsewhere is never swept.
-    let real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
-    let mut dirs = vec![
-        root.to_path_buf(),
-        root.join(IMAGES_DIR),
-        root.join(ANNOTATIONS_DIR),
-    ];
-    dirs.retain(|d| real_dir(d));
-    if real_dir(&root.join(ANNOTATIONS_DIR)) {
-        if let Ok(sets) = fs::read_dir(root.join(ANNOTATIONS_DIR)) {
-            dirs.extend(
-                sets.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
-    }
-    for d in dirs {
+    for d in staging_dirs(root) {
         for e in fs::read_dir(&d).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             // Only temporaries of dead processes (some writers stage before taking the lock);
@@ -900,6 +883,41 @@ fn sweep(root: &Path) {
             }
         }
     }
+}
+
+/// The folders where writers stage temporaries: the root, `images/` and each image with its
+/// `labels/`, `annotations/` and each set, `versions/` and its object fan-out folders. Only
+/// real folders: a link to elsewhere is never listed, so never swept.
+fn staging_dirs(root: &Path) -> Vec<PathBuf> {
+    let real_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_dir());
+    let subdirs = |d: &Path| -> Vec<PathBuf> {
+        if !real_dir(d) {
+            return Vec::new();
+        }
+        fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    };
+    let images = root.join(IMAGES_DIR);
+    let versions = root.join(VERSIONS_DIR);
+    let mut dirs = vec![
+        root.to_path_buf(),
+        images.clone(),
+        root.join(ANNOTATIONS_DIR),
+        versions.clone(),
+    ];
+    for image in subdirs(&images) {
+        dirs.push(image.join("labels"));
+        dirs.push(image);
+    }
+    dirs.extend(subdirs(&root.join(ANNOTATIONS_DIR)));
+    dirs.extend(subdirs(&versions.join("objects").join("sha256")));
+    dirs.retain(|d| real_dir(d));
+    dirs
 }
 
 /// Finishes or undoes a write interrupted by a crash, from its journal.

@@ -310,7 +310,7 @@ fn dtype_of(path: &Path, array: &Array<ConfinedStore>) -> Result<DataType, Error
 /// index's) against the decode cap, before zarrs allocates it.
 fn check_chunk_size(
     path: &Path,
-    array: &Array<FilesystemStore>,
+    array: &Array<ConfinedStore>,
     dtype: DataType,
     limits: &Limits,
 ) -> Result<(), Error> {
@@ -346,7 +346,7 @@ fn check_chunk_size(
 /// the region itself).
 fn chunk_err(
     path: &Path,
-    array: &Array<FilesystemStore>,
+    array: &Array<ConfinedStore>,
     subset: &ArraySubset,
     error: zarrs::array::ArrayError,
 ) -> Error {
@@ -682,7 +682,7 @@ impl Multiscale {
         &self,
         level: usize,
         region: &[Range<u64>],
-    ) -> Result<(Array<FilesystemStore>, ArraySubset, PathBuf), Error> {
+    ) -> Result<(Array<ConfinedStore>, ArraySubset, PathBuf), Error> {
         let l = self.checked_level(level, region)?;
         let path = self.root.join(&l.path);
         self.limits
