@@ -84,7 +84,10 @@ pub fn read(path: &Path) -> Result<Value, Error> {
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    if !matches!(ext.as_str(), "json" | "yaml" | "yml" | "tsv" | "txt" | "csv") {
+    if !matches!(
+        ext.as_str(),
+        "json" | "yaml" | "yml" | "tsv" | "txt" | "csv"
+    ) {
         return Err(Error::Extension {
             path: path.to_path_buf(),
         });
@@ -882,12 +885,21 @@ mod tests {
         assert!(matches!(e, Error::TooDeep { line: 65, .. }), "{e}");
         assert_eq!(
             e.to_string(),
-            format!("{}:65: nested deeper than 64 levels; a metadata sheet needs far fewer", p.display())
+            format!(
+                "{}:65: nested deeper than 64 levels; a metadata sheet needs far fewer",
+                p.display()
+            )
         );
         let (_d, p) = sheet("flow.yml", &format!("study: {}", "[".repeat(100_000)));
-        assert!(matches!(read(&p).unwrap_err(), Error::TooDeep { line: 1, .. }));
+        assert!(matches!(
+            read(&p).unwrap_err(),
+            Error::TooDeep { line: 1, .. }
+        ));
         let (_d, p) = sheet("seq.yml", &format!("study:\n{}x\n", "- ".repeat(70)));
-        assert!(matches!(read(&p).unwrap_err(), Error::TooDeep { line: 2, .. }));
+        assert!(matches!(
+            read(&p).unwrap_err(),
+            Error::TooDeep { line: 2, .. }
+        ));
     }
 
     #[test]
@@ -903,11 +915,20 @@ mod tests {
     fn yaml_alias_bombs_stay_refused() {
         let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
         for i in 1..9 {
-            text.push_str(&format!("{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
-                (b'a' + i) as char, (b'a' + i) as char,
-                (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char,
-                (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char,
-                (b'a' + i - 1) as char, (b'a' + i - 1) as char, (b'a' + i - 1) as char));
+            text.push_str(&format!(
+                "{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char
+            ));
         }
         let (_d, p) = sheet("bomb.yaml", &text);
         let t = std::time::Instant::now();
@@ -917,9 +938,22 @@ mod tests {
 
     #[test]
     fn deep_json_is_refused_with_its_line() {
-        let (_d, p) = sheet("deep.json", &format!("{{\"s\": \"[[[\\\"\",\n\"t\": {}", "[".repeat(200)));
+        let (_d, p) = sheet(
+            "deep.json",
+            &format!("{{\"s\": \"[[[\\\"\",\n\"t\": {}", "[".repeat(200)),
+        );
         let e = read(&p).unwrap_err();
-        assert!(matches!(e, Error::TooDeep { line: 2, max: 64, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::TooDeep {
+                    line: 2,
+                    max: 64,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(json_depth_exceeded("[[\"[[[[\"]]", 2), None);
     }
 
@@ -931,6 +965,10 @@ mod tests {
         let p = dir.path().join("s.tsv");
         std::fs::create_dir(&p).unwrap();
         let e = read(&p).unwrap_err();
-        assert!(e.to_string().ends_with("is a directory, not a regular file"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("is a directory, not a regular file"),
+            "{e}"
+        );
     }
 }

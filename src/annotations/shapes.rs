@@ -466,7 +466,11 @@ fn hole_problems(p: &Polygon) -> Vec<String> {
 pub(crate) fn ring_self_intersects(closed: &[[f64; 2]]) -> bool {
     // Adding 0.0 turns -0.0 into 0.0, equal under == as geo compares, so they sort together.
     let mut v: Vec<[f64; 2]> = closed.iter().map(|c| [c[0] + 0.0, c[1] + 0.0]).collect();
-    let doubled: Vec<[f64; 2]> = v.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    let doubled: Vec<[f64; 2]> = v
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
     v.pop();
     v.dedup();
     while v.len() > 1 && v.first() == v.last() {
@@ -688,7 +692,10 @@ mod tests {
             exterior: vec![[0.0, 0.0], [5.0, 5.0], [5.0, 0.0], [0.0, 5.0]],
             holes: vec![],
         };
-        assert_eq!(polygon_problems(&bow), ["exterior ring has a self-intersection"]);
+        assert_eq!(
+            polygon_problems(&bow),
+            ["exterior ring has a self-intersection"]
+        );
         let square = [[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]].to_vec();
         let p = Polygon {
             exterior: square.clone(),
@@ -714,14 +721,20 @@ mod tests {
         assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
         let mut bad = p.clone();
         bad.exterior[100_000][1] = -11.0;
-        assert_eq!(polygon_problems(&bad), ["exterior ring has a self-intersection"]);
+        assert_eq!(
+            polygon_problems(&bad),
+            ["exterior ring has a self-intersection"]
+        );
     }
 
     use proptest::prelude::*;
 
     fn ring_strategy(max: usize) -> impl Strategy<Value = Vec<[f64; 2]>> {
-        proptest::collection::vec((0i8..5, 0i8..5), 0..max)
-            .prop_map(|v| v.into_iter().map(|(x, y)| [f64::from(x), f64::from(y)]).collect())
+        proptest::collection::vec((0i8..5, 0i8..5), 0..max).prop_map(|v| {
+            v.into_iter()
+                .map(|(x, y)| [f64::from(x), f64::from(y)])
+                .collect()
+        })
     }
 
     proptest! {

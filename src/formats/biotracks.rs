@@ -918,14 +918,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("datapackage.json"),
-            format!(r#"{{"name": "t", "resources": [{{"name": "{OBJECTS}", "path": "o.csv"}},
-                {{"name": "{LINKS}", "path": "o.csv"}}]}}"#),
+            format!(
+                r#"{{"name": "t", "resources": [{{"name": "{OBJECTS}", "path": "o.csv"}},
+                {{"name": "{LINKS}", "path": "o.csv"}}]}}"#
+            ),
         )
         .unwrap();
         let c = std::ffi::CString::new(dir.path().join("o.csv").to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let e = read(dir.path()).unwrap_err();
-        assert!(e.to_string().ends_with("o.csv: is a FIFO, not a regular file"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("o.csv: is a FIFO, not a regular file"),
+            "{e}"
+        );
     }
 }

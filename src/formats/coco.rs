@@ -960,6 +960,9 @@ mod tests {
     #[test]
     fn devices_are_refused() {
         let e = read_header(Path::new("/dev/zero")).unwrap_err();
-        assert_eq!(e.to_string(), "/dev/zero: is a character device, not a regular file");
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: is a character device, not a regular file"
+        );
     }
 }

@@ -115,7 +115,10 @@ pub fn read_tracks(path: &Path) -> Result<Vec<Track>, Error> {
         if i64::try_from(t.end).is_err() {
             return Err(bad(
                 i + 1,
-                format!("track {} ends at frame {}, beyond any image", t.label, t.end),
+                format!(
+                    "track {} ends at frame {}, beyond any image",
+                    t.label, t.end
+                ),
             ));
         }
         if t.end < t.begin {
@@ -652,7 +655,10 @@ mod tests {
     #[test]
     fn frames_beyond_i64_and_devices_are_refused() {
         let e = txt("1 0 9223372036854775808 0\n").unwrap_err().to_string();
-        assert!(e.ends_with(":1: track 1 ends at frame 9223372036854775808, beyond any image"), "{e}");
+        assert!(
+            e.ends_with(":1: track 1 ends at frame 9223372036854775808, beyond any image"),
+            "{e}"
+        );
         let e = read_tracks(Path::new("/dev/zero")).unwrap_err();
         assert!(matches!(e, Error::Input(_)), "{e}");
     }

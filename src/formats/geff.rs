@@ -1147,7 +1147,10 @@ mod tests {
         std::fs::write(&za, md.to_string()).unwrap();
         let e = read(&p, &ReadOptions::default()).unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with(&p.join("nodes/ids").display().to_string()), "{text}");
+        assert!(
+            text.starts_with(&p.join("nodes/ids").display().to_string()),
+            "{text}"
+        );
         assert!(
             text.contains("shape [1099511627776] of ")
                 && text.contains("declares 8796093022208 bytes, over the limit of 4294967296"),
@@ -1165,8 +1168,14 @@ mod tests {
     #[test]
     fn unplaceable_nodes_are_refused() {
         for (n, want) in [
-            (node(2, 1, f64::NAN), "node 2: x is NaN, not a finite number"),
-            (node(2, 1, f64::INFINITY), "node 2: x is inf, not a finite number"),
+            (
+                node(2, 1, f64::NAN),
+                "node 2: x is NaN, not a finite number",
+            ),
+            (
+                node(2, 1, f64::INFINITY),
+                "node 2: x is inf, not a finite number",
+            ),
             (node(2, -3, 1.0), "node 2: frame -3 is negative"),
         ] {
             let (_d, p) = written(vec![node(1, 0, 1.0), n]);

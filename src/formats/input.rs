@@ -38,7 +38,10 @@ impl Default for TextLimits {
 impl TextLimits {
     /// The defaults, or [`LIMIT_ENV`] for every cap when it is set to a number.
     pub fn current() -> Self {
-        match std::env::var(LIMIT_ENV).ok().and_then(|v| v.trim().parse().ok()) {
+        match std::env::var(LIMIT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+        {
             Some(n) => TextLimits {
                 max_sheet_bytes: n,
                 max_table_bytes: n,
@@ -70,7 +73,9 @@ pub enum InputError {
         kind: &'static str,
     },
     /// The file is larger than its cap.
-    #[error("{path}: larger than the limit of {max} bytes for {what} (set {LIMIT_ENV} to raise it)")]
+    #[error(
+        "{path}: larger than the limit of {max} bytes for {what} (set {LIMIT_ENV} to raise it)"
+    )]
     TooLarge {
         /// The file.
         path: PathBuf,
@@ -178,13 +183,28 @@ mod tests {
     fn devices_and_directories_are_refused() {
         let e = read_capped(Path::new("/dev/zero"), 1 << 20, "a sheet").unwrap_err();
         assert!(
-            matches!(e, InputError::NotRegular { kind: "character device", .. }),
+            matches!(
+                e,
+                InputError::NotRegular {
+                    kind: "character device",
+                    ..
+                }
+            ),
             "{e}"
         );
-        assert_eq!(e.to_string(), "/dev/zero: is a character device, not a regular file");
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: is a character device, not a regular file"
+        );
         let dir = tempfile::tempdir().unwrap();
         let e = read_capped(dir.path(), 10, "a sheet").unwrap_err();
-        assert!(matches!(e, InputError::NotRegular { kind: "directory", .. }));
+        assert!(matches!(
+            e,
+            InputError::NotRegular {
+                kind: "directory",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -195,7 +215,10 @@ mod tests {
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let e = read_text_capped(&p, 10, "a sheet").unwrap_err();
-        assert!(matches!(e, InputError::NotRegular { kind: "FIFO", .. }), "{e}");
+        assert!(
+            matches!(e, InputError::NotRegular { kind: "FIFO", .. }),
+            "{e}"
+        );
     }
 
     #[test]

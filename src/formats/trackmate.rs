@@ -368,12 +368,25 @@ mod tests {
     fn unplaceable_spots_are_refused_with_their_id() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.xml");
-        std::fs::write(&p, xml(r#"1"><Spot ID="7" POSITION_X="3" POSITION_Y="2" />"#)).unwrap();
+        std::fs::write(
+            &p,
+            xml(r#"1"><Spot ID="7" POSITION_X="3" POSITION_Y="2" />"#),
+        )
+        .unwrap();
         assert_eq!(read(&p).unwrap().set.graph.nodes.len(), 2);
         for (spot, want) in [
-            (r#"1"><Spot ID="7" POSITION_X="NaN" POSITION_Y="2" />"#, "spot 7: x is NaN, not a finite number"),
-            (r#"1"><Spot ID="7" POSITION_X="1" POSITION_Y="-Infinity" />"#, "spot 7: y is -inf, not a finite number"),
-            (r#"-2"><Spot ID="7" POSITION_X="1" POSITION_Y="2" />"#, "spot 7: frame -2 is negative"),
+            (
+                r#"1"><Spot ID="7" POSITION_X="NaN" POSITION_Y="2" />"#,
+                "spot 7: x is NaN, not a finite number",
+            ),
+            (
+                r#"1"><Spot ID="7" POSITION_X="1" POSITION_Y="-Infinity" />"#,
+                "spot 7: y is -inf, not a finite number",
+            ),
+            (
+                r#"-2"><Spot ID="7" POSITION_X="1" POSITION_Y="2" />"#,
+                "spot 7: frame -2 is negative",
+            ),
         ] {
             std::fs::write(&p, xml(spot)).unwrap();
             let e = read(&p).unwrap_err().to_string();

@@ -455,13 +455,24 @@ mod tests {
     #[test]
     fn escaping_names_and_impossible_sizes_are_refused() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(list(&archive(d.path(), "ok/x.json", 3)).unwrap().0[0].size, 3);
+        assert_eq!(
+            list(&archive(d.path(), "ok/x.json", 3)).unwrap().0[0].size,
+            3
+        );
         for (name, size, want) in [
-            ("../../etc/passwd", 3, "a path that leaves the archive (`..`)"),
+            (
+                "../../etc/passwd",
+                3,
+                "a path that leaves the archive (`..`)",
+            ),
             ("a/../../b", 3, "a path that leaves the archive (`..`)"),
             ("/etc/passwd", 3, "an absolute path"),
             ("C:/x", 3, "an absolute path"),
-            ("big", 1 << 62, "declares 4611686018427387904 bytes from 3 stored (method 0)"),
+            (
+                "big",
+                1 << 62,
+                "declares 4611686018427387904 bytes from 3 stored (method 0)",
+            ),
         ] {
             let p = archive(d.path(), name, size);
             let e = list(&p).unwrap_err();
