@@ -229,7 +229,8 @@ fn yaml_depth_exceeded(text: &str, max: usize) -> Option<usize> {
                     '"' | '\'' if matches!(prev, ' ' | '[' | '{' | ',' | ':' | '-') => {
                         quote = Some(c)
                     }
-                    '[' | '{' => flow += 1,
+                    // In block context a bracket inside a plain scalar (`a[1]`) is text.
+                    '[' | '{' if flow > 0 || matches!(prev, ' ' | ':' | '-' | ',') => flow += 1,
                     ']' | '}' => flow = flow.saturating_sub(1),
                     _ => {}
                 },
@@ -906,6 +907,8 @@ mod tests {
     fn ordinary_yaml_passes_the_depth_scan() {
         let text = "study:\n  title: \"a [b \\\" {c\"\n  description: |\n      [[[[[[[[[[\n        x\n  keywords:\n    - label: 'it''s [' # [[[[\n";
         assert_eq!(yaml_depth_exceeded(text, 4), None);
+        let brackets = format!("title: a{}\n", "[b".repeat(100));
+        assert_eq!(yaml_depth_exceeded(&brackets, 4), None);
         assert_eq!(yaml_depth_exceeded(text, 2), Some(7));
         let (_d, p) = sheet("ok.yaml", text);
         assert_eq!(read(&p).unwrap()["study"]["keywords"][0]["label"], "it's [");
