@@ -489,11 +489,6 @@ pub(crate) fn ring_self_intersects(closed: &[[f64; 2]]) -> bool {
             geo::Line::new((a[0], a[1]), (b[0], b[1])).intersects(&geo::coord! { x: p[0], y: p[1] })
         });
     }
-    let mut sorted = v.clone();
-    sorted.sort_by(lex);
-    if sorted.windows(2).any(|w| w[0] == w[1]) {
-        return true;
-    }
     let m = v.len();
     // A spike (a segment doubling back along the previous one) puts the vertex after it on
     // the previous segment, two segments away: a fault once the ring has four vertices.
@@ -508,19 +503,23 @@ pub(crate) fn ring_self_intersects(closed: &[[f64; 2]]) -> bool {
         })
         .collect();
     // Insertions before removals at the same point, so that touching segments meet.
-    let mut events: Vec<(usize, bool)> = (0..m).flat_map(|i| [(i, true), (i, false)]).collect();
-    let at = |&(i, insert): &(usize, bool)| {
-        if insert {
-            segments[i].l
-        } else {
-            segments[i].r
+    let mut events: Vec<([f64; 2], bool, usize)> = segments
+        .iter()
+        .flat_map(|s| [(s.l, true, s.index), (s.r, false, s.index)])
+        .collect();
+    events.sort_unstable_by(|a, b| lex(&a.0, &b.0).then(b.1.cmp(&a.1)));
+    // Each vertex ends two segments: more events at one point is a vertex visited twice.
+    let mut run = 1;
+    for w in events.windows(2) {
+        run = if w[0].0 == w[1].0 { run + 1 } else { 1 };
+        if run > 2 {
+            return true;
         }
-    };
-    events.sort_by(|a, b| lex(&at(a), &at(b)).then(b.1.cmp(&a.1)));
+    }
     let adjacent = |i: usize, j: usize| (i + 1) % m == j || (j + 1) % m == i;
     let meet = |a: &Segment, b: &Segment| !adjacent(a.index, b.index) && a.intersects(b);
     let mut status = std::collections::BTreeSet::new();
-    for (i, insert) in events {
+    for (_, insert, i) in events {
         let s = segments[i];
         let below = status.range(..s).next_back().copied();
         let above = status
