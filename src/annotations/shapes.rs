@@ -365,9 +365,9 @@ pub fn polygon_problems(p: &Polygon) -> Vec<String> {
             i => RingRole::Interior(i - 1),
         };
         let closed = closed_ring(ring);
-        let mut distinct = closed.clone();
-        distinct.dedup();
-        if distinct.len() < 4 {
+        // geo counts the closed ring's points once consecutive repeats are dropped.
+        let distinct = 1 + closed.windows(2).filter(|w| w[0] != w[1]).count();
+        if distinct < 4 {
             out.push(InvalidPolygon::TooFewPointsInRing(role()).to_string());
         }
         let finite = closed.iter().all(|c| c[0].is_finite() && c[1].is_finite());
