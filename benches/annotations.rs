@@ -1,7 +1,10 @@
 //! COCO RLE hot paths on LIVECell-sized data (704×520 images, cell outlines of ~30 vertices):
-//! polygon → RLE as pycocotools' `frPyObjects`, RLE → mask, mask → RLE, RLE ↔ string.
+//! polygon → RLE as pycocotools' `frPyObjects`, RLE → mask, mask → RLE, RLE ↔ string; tracks readers;
+//! polygon validity of one 10⁶-vertex ring (`-- RING`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mifa::annotations::contour::Polygon;
+use mifa::annotations::shapes::polygon_problems;
 use mifa::annotations::Rle;
 use std::hint::black_box;
 
@@ -195,5 +198,44 @@ fn tracks(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, tracks);
+/// A star of `n` vertices on alternating radii: long spikes, so that a sweep line crosses
+/// many segments at once.
+fn star(n: usize) -> Polygon {
+    let exterior = (0..n)
+        .map(|i| {
+            let a = i as f64 / n as f64 * std::f64::consts::TAU;
+            let r = if i % 2 == 0 { 1000.0 } else { 500.0 };
+            [2000.0 + r * a.cos(), 2000.0 + r * a.sin()]
+        })
+        .collect();
+    Polygon {
+        exterior,
+        holes: vec![],
+    }
+}
+
+/// A comb: `n` zigzag teeth over a flat base.
+fn zigzag(n: usize) -> Polygon {
+    let mut exterior: Vec<[f64; 2]> = (0..=n).map(|i| [i as f64, (i % 2) as f64]).collect();
+    exterior.extend([[n as f64, -10.0], [0.0, -10.0]]);
+    Polygon {
+        exterior,
+        holes: vec![],
+    }
+}
+
+/// Validity of one ring of 10⁶ vertices (issue 14: at most 1.5 s).
+fn rings(c: &mut Criterion) {
+    let mut g = c.benchmark_group("RING_validity_1e6_vertices");
+    g.sample_size(10);
+    for (name, p) in [("star", star(1_000_000)), ("zigzag", zigzag(1_000_000))] {
+        assert!(polygon_problems(&p).is_empty(), "{name} is valid");
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(polygon_problems(black_box(&p))))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, tracks, rings);
 criterion_main!(benches);

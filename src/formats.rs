@@ -10,6 +10,7 @@ pub mod coco;
 pub mod ctc;
 pub mod geff;
 pub mod geojson;
+pub mod input;
 pub(crate) mod json_stream;
 pub mod ome_zarr;
 pub mod pagetab;

@@ -19,14 +19,18 @@ use std::path::{Path, PathBuf};
 /// Errors reading a sheet.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file could not be read.
-    #[error("{path}: cannot read the sheet")]
-    Read {
+    /// The file is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
+    /// JSON or YAML nested deeper than [`MAX_DEPTH`].
+    #[error("{path}:{line}: nested deeper than {max} levels; a metadata sheet needs far fewer")]
+    TooDeep {
         /// The sheet.
         path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
+        /// 1-based line where the depth is passed.
+        line: usize,
+        /// The limit.
+        max: usize,
     },
     /// A row or value is wrong.
     #[error("{path}:{line}: {message}")]
@@ -67,16 +71,41 @@ pub enum Error {
     },
 }
 
-/// Reads a sheet into a partial manifest document.
+/// Deepest nesting of lists and mappings a JSON or YAML sheet may have. A manifest is a
+/// dozen levels deep; the cap is checked on the text before parsing, because libyaml takes
+/// time quadratic in the depth (a 200 KB sheet took 38 s) before serde's own limit applies.
+pub const MAX_DEPTH: usize = 64;
+
+/// Reads a sheet into a partial manifest document, within [`TextLimits::current`]'s cap.
+///
+/// [`TextLimits::current`]: crate::formats::input::TextLimits::current
 pub fn read(path: &Path) -> Result<Value, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    if !matches!(
+        ext.as_str(),
+        "json" | "yaml" | "yml" | "tsv" | "txt" | "csv"
+    ) {
+        return Err(Error::Extension {
+            path: path.to_path_buf(),
+        });
+    }
+    let max = crate::formats::input::TextLimits::current().max_sheet_bytes;
+    let text = crate::formats::input::read_text_capped(path, max, "a metadata sheet")?;
+    let too_deep = |line| Error::TooDeep {
+        path: path.to_path_buf(),
+        line,
+        max: MAX_DEPTH,
+    };
+    match ext.as_str() {
+        "json" => json_depth_exceeded(&text, MAX_DEPTH).map_or(Ok(()), |l| Err(too_deep(l)))?,
+        "yaml" | "yml" => {
+            yaml_depth_exceeded(&text, MAX_DEPTH).map_or(Ok(()), |l| Err(too_deep(l)))?
+        }
+        _ => {}
+    }
     let doc = match ext.as_str() {
         "json" => serde_json::from_str::<Value>(&text).map_err(|e| Error::Syntax {
             path: path.to_path_buf(),
@@ -114,6 +143,110 @@ pub fn read(path: &Path) -> Result<Value, Error> {
         });
     }
     Ok(doc)
+}
+
+/// The 1-based line where JSON text first nests arrays and objects deeper than `max`.
+fn json_depth_exceeded(text: &str, max: usize) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        match b {
+            b'\n' => line += 1,
+            _ if in_string => {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+            }
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The 1-based line where YAML text first nests deeper than `max`: flow collections
+/// (`[`, `{` outside quotes and comments), block indentation levels and `- ` entries that
+/// open a sequence on the same line all count. Lines of block scalars (`|`, `>`) are text.
+/// An over-estimate is harmless: real sheets are a few levels deep.
+fn yaml_depth_exceeded(text: &str, max: usize) -> Option<usize> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut quote: Option<char> = None;
+    let mut scalar_indent: Option<usize> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let content = raw.trim_start_matches(' ');
+        let indent = raw.len() - content.len();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if let Some(s) = scalar_indent {
+            if indent > s {
+                continue;
+            }
+            scalar_indent = None;
+        }
+        let mut block = 0;
+        if flow == 0 && quote.is_none() {
+            while indents.last().is_some_and(|&top| top >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+            let mut rest = content;
+            while let Some(r) = rest.strip_prefix('-').filter(|r| r.starts_with(' ')) {
+                block += 1;
+                rest = r.trim_start_matches(' ');
+            }
+        }
+        let mut prev = ' ';
+        let mut body_end = content.len();
+        let mut skip = false;
+        for (j, c) in content.char_indices() {
+            if std::mem::take(&mut skip) {
+                continue;
+            }
+            match quote {
+                // An escaped character in double quotes, a doubled quote in single ones.
+                Some('"') if c == '\\' => skip = true,
+                Some('\'') if c == '\'' && content[j + 1..].starts_with('\'') => skip = true,
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '#' if prev == ' ' => {
+                        body_end = j;
+                        break;
+                    }
+                    '"' | '\'' if matches!(prev, ' ' | '[' | '{' | ',' | ':' | '-') => {
+                        quote = Some(c)
+                    }
+                    // In block context a bracket inside a plain scalar (`a[1]`) is text.
+                    '[' | '{' if flow > 0 || matches!(prev, ' ' | ':' | '-' | ',') => flow += 1,
+                    ']' | '}' => flow = flow.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            prev = c;
+        }
+        if indents.len() + block + flow > max {
+            return Some(i + 1);
+        }
+        let body = content[..body_end].trim_end();
+        let tail = body.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '+');
+        if quote.is_none() && flow == 0 && (tail.ends_with('|') || tail.ends_with('>')) {
+            scalar_indent = Some(indent);
+        }
+    }
+    None
 }
 
 /// Merges a sheet into the package; returns the dotted paths of every value that changed.
@@ -730,5 +863,115 @@ mod tests {
         );
         let err = tsv("Title\tx\n").unwrap_err().to_string();
         assert!(err.contains("not a section name"), "{err}");
+    }
+
+    fn sheet(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn deep_yaml_is_refused_fast() {
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&" ".repeat(i));
+            text.push_str("a:\n");
+        }
+        let (_d, p) = sheet("deep.yaml", &text);
+        let t = std::time::Instant::now();
+        let e = read(&p).unwrap_err();
+        assert!(t.elapsed().as_secs() < 2);
+        assert!(matches!(e, Error::TooDeep { line: 65, .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:65: nested deeper than 64 levels; a metadata sheet needs far fewer",
+                p.display()
+            )
+        );
+        let (_d, p) = sheet("flow.yml", &format!("study: {}", "[".repeat(100_000)));
+        assert!(matches!(
+            read(&p).unwrap_err(),
+            Error::TooDeep { line: 1, .. }
+        ));
+        let (_d, p) = sheet("seq.yml", &format!("study:\n{}x\n", "- ".repeat(70)));
+        assert!(matches!(
+            read(&p).unwrap_err(),
+            Error::TooDeep { line: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn ordinary_yaml_passes_the_depth_scan() {
+        let text = "study:\n  title: \"a [b \\\" {c\"\n  description: |\n      [[[[[[[[[[\n        x\n  keywords:\n    - label: 'it''s [' # [[[[\n";
+        assert_eq!(yaml_depth_exceeded(text, 4), None);
+        let brackets = format!("title: a{}\n", "[b".repeat(100));
+        assert_eq!(yaml_depth_exceeded(&brackets, 4), None);
+        assert_eq!(yaml_depth_exceeded(text, 2), Some(7));
+        let (_d, p) = sheet("ok.yaml", text);
+        assert_eq!(read(&p).unwrap()["study"]["keywords"][0]["label"], "it's [");
+    }
+
+    #[test]
+    fn yaml_alias_bombs_stay_refused() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            text.push_str(&format!(
+                "{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
+                (b'a' + i) as char,
+                (b'a' + i) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char,
+                (b'a' + i - 1) as char
+            ));
+        }
+        let (_d, p) = sheet("bomb.yaml", &text);
+        let t = std::time::Instant::now();
+        assert!(matches!(read(&p).unwrap_err(), Error::Syntax { .. }));
+        assert!(t.elapsed().as_secs() < 2);
+    }
+
+    #[test]
+    fn deep_json_is_refused_with_its_line() {
+        let (_d, p) = sheet(
+            "deep.json",
+            &format!("{{\"s\": \"[[[\\\"\",\n\"t\": {}", "[".repeat(200)),
+        );
+        let e = read(&p).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::TooDeep {
+                    line: 2,
+                    max: 64,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(json_depth_exceeded("[[\"[[[[\"]]", 2), None);
+    }
+
+    #[test]
+    fn devices_and_fifos_are_not_read() {
+        let e = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, Error::Extension { .. }));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.tsv");
+        std::fs::create_dir(&p).unwrap();
+        let e = read(&p).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("is a directory, not a regular file"),
+            "{e}"
+        );
     }
 }

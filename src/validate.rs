@@ -953,3 +953,42 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         && id.len() <= 128
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_tracks_with_unplaceable_objects_are_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pkg");
+        let mut pkg = crate::Package::create(&dir, Manifest::new("Tracks", "MIT")).unwrap();
+        let xml = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/tracks/FakeTracks.xml");
+        let source = crate::tracks::Source::Trackmate;
+        crate::tracks::import_tracks(&mut pkg, source, &xml, "t", &Default::default()).unwrap();
+        let store = dir.join("annotations/t").join(crate::tracks::STORE_DIR);
+        let objects = std::fs::read_dir(&store)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("objects.csv"))
+            .unwrap();
+        let text = std::fs::read_to_string(&objects).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let x = lines[0]
+            .split(',')
+            .position(|h| h == "cmso_x_coord")
+            .unwrap();
+        let mut row: Vec<&str> = lines[1].split(',').collect();
+        row[x] = "NaN";
+        lines[1] = row.join(",");
+        std::fs::write(&objects, lines.join("\n") + "\n").unwrap();
+        let report = validate(&dir).unwrap();
+        let found: Vec<&Issue> = report
+            .issues
+            .iter()
+            .filter(|i| i.message.contains("x is NaN, not a finite number"))
+            .collect();
+        assert_eq!(found.len(), 1, "{:#?}", report.issues);
+        assert_eq!(found[0].severity, Severity::Error);
+    }
+}

@@ -1995,7 +1995,7 @@ pub fn mask_to_polygons(
     tolerance: Option<f64>,
     replace: bool,
 ) -> Result<Fidelity, Error> {
-    use geo::{Simplify, Validation};
+    use geo::Simplify;
     check_set_id(set)?;
     let files = set_files(pkg, mask)?;
     let mut fid = Fidelity::new(match tolerance {
@@ -2027,9 +2027,10 @@ pub fn mask_to_polygons(
                         from_geo(&g)
                     })
                     .collect();
-                let ok = simplified
-                    .iter()
-                    .all(|p| p.exterior.len() >= 3 && to_geo(p).is_valid());
+                let ok = simplified.iter().all(|p| {
+                    p.exterior.len() >= 3
+                        && crate::annotations::shapes::polygon_problems(p).is_empty()
+                });
                 if ok {
                     o.geometry = if simplified.len() == 1 {
                         Geometry::Polygon(simplified.into_iter().next().expect("one"))
@@ -2112,12 +2113,10 @@ fn from_geo(g: &geo::Polygon<f64>) -> Polygon {
 /// Geometry problems of an object that OGC/shapely validity rules flag (self-intersection,
 /// rings crossing), as text; empty when valid or not an area.
 pub fn geometry_problems(o: &Object) -> Vec<String> {
-    use geo::Validation;
     o.geometry
         .polygons()
         .iter()
-        .flat_map(|p| to_geo(p).validation_errors())
-        .map(|e| e.to_string())
+        .flat_map(crate::annotations::shapes::polygon_problems)
         .collect()
 }
 

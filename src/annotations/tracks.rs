@@ -30,6 +30,22 @@ pub struct Node {
     pub props: Map<String, Value>,
 }
 
+impl Node {
+    /// Why this object cannot be placed in any image: a negative frame, or a coordinate that
+    /// is NaN or infinite. Every tracks reader refuses such objects and `validate` reports them.
+    pub fn placement_problem(&self) -> Option<String> {
+        if self.t < 0 {
+            return Some(format!("frame {} is negative", self.t));
+        }
+        [("x", Some(self.x)), ("y", Some(self.y)), ("z", self.z)]
+            .into_iter()
+            .find_map(|(axis, v)| match v {
+                Some(v) if !v.is_finite() => Some(format!("{axis} is {v}, not a finite number")),
+                _ => None,
+            })
+    }
+}
+
 /// A link from an object to one in a later frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Edge {
@@ -83,6 +99,9 @@ impl TrackGraph {
         let mut out = Vec::new();
         let mut seen: HashMap<u64, usize> = HashMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(p) = n.placement_problem() {
+                out.push(format!("object {}: {p}", n.id));
+            }
             if let Some(j) = seen.insert(n.id, i) {
                 out.push(format!(
                     "object id {} is used twice (entries {} and {})",
@@ -458,5 +477,23 @@ mod tests {
         assert_eq!(ids.len(), tracks.len());
         let lineages: std::collections::BTreeSet<u64> = tracks.iter().map(|t| t.0).collect();
         assert_eq!(lineages.len(), 3);
+    }
+
+    #[test]
+    fn check_reports_unplaceable_objects() {
+        let mut g = TrackGraph {
+            nodes: vec![node(1, -1), node(2, 1), node(3, 2)],
+            edges: vec![],
+        };
+        g.nodes[1].y = f64::NAN;
+        g.nodes[2].z = Some(f64::NEG_INFINITY);
+        assert_eq!(
+            g.check(),
+            [
+                "object 1: frame -1 is negative",
+                "object 2: y is NaN, not a finite number",
+                "object 3: z is -inf, not a finite number",
+            ]
+        );
     }
 }

@@ -41,6 +41,9 @@ const TARGET: &str = "mifa_target_id";
 /// Errors reading or writing a biotracks package.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The input is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
     /// A file cannot be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -167,7 +170,9 @@ struct Table {
 pub fn read(path: &Path) -> Result<Read, Error> {
     let descriptor = descriptor_path(path)?;
     let dir = descriptor.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let text = std::fs::read_to_string(&descriptor).map_err(io(&descriptor))?;
+    let max = crate::formats::input::TextLimits::current().max_table_bytes;
+    let text =
+        crate::formats::input::read_text_capped(&descriptor, max, "a datapackage descriptor")?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| Error::Descriptor {
         path: descriptor.clone(),
         key: format!("line {} column {}", e.line(), e.column()),
@@ -319,7 +324,8 @@ pub fn read(path: &Path) -> Result<Read, Error> {
 }
 
 fn open_csv(table: &Table) -> Result<csv::Reader<std::fs::File>, Error> {
-    let f = std::fs::File::open(&table.path).map_err(io(&table.path))?;
+    // Streamed, so only the file's type is checked: a device or FIFO would never end.
+    let f = crate::formats::input::open_regular(&table.path)?;
     Ok(csv::ReaderBuilder::new().flexible(false).from_reader(f))
 }
 
@@ -468,7 +474,7 @@ fn read_objects(table: &Table) -> Result<Vec<Node>, Error> {
                 props.insert(name.clone(), v);
             }
         }
-        nodes.push(Node {
+        let node = Node {
             id,
             t,
             x: number(&rec[cx], X, path, line)?,
@@ -476,7 +482,11 @@ fn read_objects(table: &Table) -> Result<Vec<Node>, Error> {
             z,
             label,
             props,
-        });
+        };
+        if let Some(p) = node.placement_problem() {
+            return Err(row_err(path, line, format!("object {id}: {p}")));
+        }
+        nodes.push(node);
     }
     Ok(nodes)
 }
@@ -855,5 +865,73 @@ mod tests {
     fn package_names_are_valid() {
         assert_eq!(package_name("CMSO Tracks!"), "cmso_tracks_");
         assert_eq!(package_name(""), "tracks");
+    }
+
+    #[test]
+    fn unplaceable_objects_are_refused_with_their_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = |id: u64, t: i64| Node {
+            id,
+            t,
+            x: 1.0,
+            y: 2.0,
+            z: None,
+            label: None,
+            props: Map::new(),
+        };
+        let graph = TrackGraph {
+            nodes: vec![node(1, 0), node(2, 1)],
+            edges: vec![Edge {
+                source: 1,
+                target: 2,
+            }],
+        };
+        let opts = WriteOptions {
+            name: "t".into(),
+            meta: Map::new(),
+            edges_table: false,
+        };
+        write(dir.path(), &TrackSet::from_graph(graph), &opts).unwrap();
+        let objects = dir.path().join("objects.csv");
+        let good = std::fs::read_to_string(&objects).unwrap();
+        let lines: Vec<&str> = good.lines().collect();
+        let header: Vec<&str> = lines[0].split(',').collect();
+        let x = header.iter().position(|h| *h == X).unwrap();
+        let f = header.iter().position(|h| *h == FRAME).unwrap();
+        for (col, value, want) in [
+            (x, "NaN", "object 2: x is NaN, not a finite number"),
+            (x, "inf", "object 2: x is inf, not a finite number"),
+            (f, "-1", "object 2: frame -1 is negative"),
+        ] {
+            let mut row: Vec<&str> = lines[2].split(',').collect();
+            row[col] = value;
+            let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            edited[2] = row.join(",");
+            std::fs::write(&objects, edited.join("\n") + "\n").unwrap();
+            let e = read(dir.path()).unwrap_err().to_string();
+            assert_eq!(e, format!("{}:3: {want}", objects.display()));
+        }
+    }
+
+    #[test]
+    fn a_table_that_is_a_fifo_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("datapackage.json"),
+            format!(
+                r#"{{"name": "t", "resources": [{{"name": "{OBJECTS}", "path": "o.csv"}},
+                {{"name": "{LINKS}", "path": "o.csv"}}]}}"#
+            ),
+        )
+        .unwrap();
+        let c = std::ffi::CString::new(dir.path().join("o.csv").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read(dir.path()).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("o.csv: is a FIFO, not a regular file"),
+            "{e}"
+        );
     }
 }

@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 /// Errors reading or writing COCO files.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The input is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
     /// The file cannot be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -268,10 +271,8 @@ pub struct Dataset {
 }
 
 fn open(path: &Path) -> Result<JsonStream<std::fs::File>, Error> {
-    let f = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    // Streamed, so only the file's type is checked: a device or FIFO would never end.
+    let f = crate::formats::input::open_regular(path)?;
     let size = f.metadata().map(|m| m.len() + 1).unwrap_or(u64::MAX);
     Ok(JsonStream::with_size_hint(f, size))
 }
@@ -953,6 +954,15 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,
             "no temporary left"
+        );
+    }
+
+    #[test]
+    fn devices_are_refused() {
+        let e = read_header(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: is a character device, not a regular file"
         );
     }
 }

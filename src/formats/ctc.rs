@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 /// Errors reading a CTC folder.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The input is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
     /// A file cannot be read.
     #[error("{path}: {source}")]
     Io {
@@ -69,10 +72,8 @@ pub struct Track {
 /// Parses a tracks file, checking each line and the rules between lines: unique labels,
 /// `B ≤ E`, parents that exist and end before their children begin.
 pub fn read_tracks(path: &Path) -> Result<Vec<Track>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let max = crate::formats::input::TextLimits::current().max_table_bytes;
+    let text = crate::formats::input::read_text_capped(path, max, "a CTC tracks file")?;
     let bad = |line: usize, message: String| Error::Line {
         path: path.to_path_buf(),
         line,
@@ -110,6 +111,15 @@ pub fn read_tracks(path: &Path) -> Result<Vec<Track>, Error> {
         };
         if t.label == 0 {
             return Err(bad(i + 1, "label 0 is the background".into()));
+        }
+        if i64::try_from(t.end).is_err() {
+            return Err(bad(
+                i + 1,
+                format!(
+                    "track {} ends at frame {}, beyond any image",
+                    t.label, t.end
+                ),
+            ));
         }
         if t.end < t.begin {
             return Err(bad(
@@ -640,5 +650,16 @@ mod tests {
             assert_eq!(frame_number(Path::new(name)), Some(n), "{name}");
         }
         assert_eq!(frame_number(Path::new("mask.tif")), None);
+    }
+
+    #[test]
+    fn frames_beyond_i64_and_devices_are_refused() {
+        let e = txt("1 0 9223372036854775808 0\n").unwrap_err().to_string();
+        assert!(
+            e.ends_with(":1: track 1 ends at frame 9223372036854775808, beyond any image"),
+            "{e}"
+        );
+        let e = read_tracks(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, Error::Input(_)), "{e}");
     }
 }

@@ -8,6 +8,7 @@
 //! uncompressed chunk per array, so the files are plain little-endian arrays.
 
 use crate::annotations::tracks::{Edge, Node, TrackGraph, TrackSet};
+use crate::formats::Limits;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,9 @@ pub const GEFF_VERSION: &str = "1.3";
 /// Errors reading or writing geff.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The input is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
     /// A file cannot be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -91,6 +95,20 @@ impl Column {
     }
 }
 
+/// Bytes that reading an array of `shape` and numpy/zarr dtype `d` takes in memory: numbers
+/// become 8-byte values, text `U<k>` takes 4 bytes per character and a string at least 24.
+fn decoded_bytes(shape: &[u64], d: &str) -> u64 {
+    let each = match d.strip_prefix('U').and_then(|k| k.parse::<u64>().ok()) {
+        Some(k) => k.saturating_mul(4).max(24),
+        None if matches!(d, "string" | "str" | "O") || d.starts_with("fixed_length_utf32") => 24,
+        None => 8,
+    };
+    shape
+        .iter()
+        .try_fold(each, |acc, &n| acc.checked_mul(n))
+        .unwrap_or(u64::MAX)
+}
+
 /// A prop read: values per element, shape of one element, missing flags.
 struct Prop {
     values: Column,
@@ -112,7 +130,10 @@ impl Store {
         p.join(".zarray").is_file() || p.join("zarr.json").is_file()
     }
 
-    fn column(&self, rel: &str) -> Result<(Column, Vec<u64>), Error> {
+    /// Reads a whole array. Its declared shape is checked first, against `rows` (the number of
+    /// entries it must have, when known) and against [`Limits`]: a few bytes of metadata can
+    /// declare terabytes of fill values.
+    fn column(&self, rel: &str, rows: Option<u64>) -> Result<(Column, Vec<u64>), Error> {
         let path = self.root.join(rel);
         let err = |message: String| Error::Array {
             path: path.clone(),
@@ -135,6 +156,17 @@ impl Store {
                 other => other.to_string(),
             })
             .unwrap_or_default();
+        let d = dtype.trim_start_matches(['<', '>', '|', '=']);
+        if let Some(n) = rows.filter(|&n| shape.first() != Some(&n)) {
+            return Err(err(format!("shape {shape:?} for {n} ids")));
+        }
+        let limit = Limits::default().max_plane_bytes;
+        let bytes = decoded_bytes(&shape, d);
+        if bytes > limit {
+            return Err(err(format!(
+                "shape {shape:?} of {d} declares {bytes} bytes, over the limit of {limit} bytes"
+            )));
+        }
         let all = ArraySubset::new_with_shape(shape.clone());
         let e = |e: zarrs::array::ArrayError| err(e.to_string());
         macro_rules! get {
@@ -142,7 +174,6 @@ impl Store {
                 array.retrieve_array_subset::<Vec<$t>>(&all).map_err(e)?
             };
         }
-        let d = dtype.trim_start_matches(['<', '>', '|', '=']);
         let col = match d {
             "b1" | "bool" => Column::Bool(get!(bool)),
             "i1" | "int8" => Column::Int(get!(i8).into_iter().map(i64::from).collect()),
@@ -169,17 +200,14 @@ impl Store {
 
     fn prop(&self, group: &str, name: &str, n: usize) -> Result<Prop, Error> {
         let base = format!("{group}/props/{name}");
-        let (values, shape) = self.column(&format!("{base}/values"))?;
+        let (values, shape) = self.column(&format!("{base}/values"), Some(n as u64))?;
         let bad = |message: String| Error::Array {
             path: self.root.join(&base).join("values"),
             message,
         };
-        if shape.first().copied() != Some(n as u64) {
-            return Err(bad(format!("{shape:?} values for {n} ids")));
-        }
         let width = shape[1..].iter().product::<u64>() as usize;
         let missing = if self.exists(&format!("{base}/missing")) {
-            match self.column(&format!("{base}/missing"))?.0 {
+            match self.column(&format!("{base}/missing"), Some(n as u64))?.0 {
                 Column::Bool(b) if b.len() == n => Some(b),
                 other => {
                     return Err(bad(format!(
@@ -192,7 +220,7 @@ impl Store {
             None
         };
         let data = if self.exists(&format!("{base}/data")) {
-            Some(self.column(&format!("{base}/data"))?.0)
+            Some(self.column(&format!("{base}/data"), None)?.0)
         } else {
             None
         };
@@ -306,7 +334,7 @@ pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
             message: e.to_string(),
         })?),
     };
-    let ids: Vec<u64> = match store.column("nodes/ids")?.0 {
+    let ids: Vec<u64> = match store.column("nodes/ids", None)?.0 {
         Column::UInt(v) => v,
         Column::Int(v) => v
             .into_iter()
@@ -324,7 +352,7 @@ pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
         }
     };
     let n = ids.len();
-    let (edge_col, eshape) = store.column("edges/ids")?;
+    let (edge_col, eshape) = store.column("edges/ids", None)?;
     if eshape.len() != 2 || eshape[1] != 2 {
         return Err(Error::Array {
             path: root.join("edges/ids"),
@@ -527,7 +555,7 @@ pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
                 m.insert(name.clone(), v);
             }
         }
-        nodes.push(Node {
+        let node = Node {
             id,
             t,
             x: pos[0],
@@ -535,7 +563,14 @@ pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
             z: has_z.then_some(pos[2]),
             label,
             props: m,
-        });
+        };
+        if let Some(p) = node.placement_problem() {
+            return Err(Error::Array {
+                path: root.join("nodes"),
+                message: format!("node {id}: {p}"),
+            });
+        }
+        nodes.push(node);
     }
     let mut eprops: BTreeMap<String, Prop> = BTreeMap::new();
     for p in &edge_props_names {
@@ -581,7 +616,11 @@ pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
 
 fn group_attributes(root: &Path) -> Result<(PathBuf, Map<String, Value>), Error> {
     let read = |p: &Path| -> Result<Option<Value>, Error> {
-        match std::fs::read(p) {
+        if !p.exists() {
+            return Ok(None);
+        }
+        let max = crate::formats::input::TextLimits::current().max_table_bytes;
+        match crate::formats::input::read_capped(p, max, "geff metadata") {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
                 .map_err(|e| Error::Meta {
@@ -589,11 +628,7 @@ fn group_attributes(root: &Path) -> Result<(PathBuf, Map<String, Value>), Error>
                     key: format!("line {}", e.line()),
                     message: e.to_string(),
                 }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Io {
-                path: p.to_path_buf(),
-                source,
-            }),
+            Err(e) => Err(e.into()),
         }
     };
     let v3 = root.join("zarr.json");
@@ -1071,4 +1106,89 @@ pub fn write(dir: &Path, set: &TrackSet, opts: &WriteOptions) -> Result<Vec<Stri
         }
     }
     Ok(left_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: u64, t: i64, x: f64) -> Node {
+        Node {
+            id,
+            t,
+            x,
+            y: 1.0,
+            z: None,
+            label: None,
+            props: Map::new(),
+        }
+    }
+
+    fn written(nodes: Vec<Node>) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.geff");
+        let graph = TrackGraph {
+            nodes,
+            edges: vec![Edge {
+                source: 1,
+                target: 2,
+            }],
+        };
+        write(&p, &TrackSet::from_graph(graph), &WriteOptions::default()).unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn huge_declared_shapes_are_refused_before_reading() {
+        let (_d, p) = written(vec![node(1, 0, 1.0), node(2, 1, 2.0)]);
+        let za = p.join("nodes/ids/.zarray");
+        let mut md: Value = serde_json::from_slice(&std::fs::read(&za).unwrap()).unwrap();
+        md["shape"] = json!([1u64 << 40]);
+        std::fs::write(&za, md.to_string()).unwrap();
+        let e = read(&p, &ReadOptions::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&p.join("nodes/ids").display().to_string()),
+            "{text}"
+        );
+        assert!(
+            text.contains("shape [1099511627776] of ")
+                && text.contains("declares 8796093022208 bytes, over the limit of 4294967296"),
+            "{text}"
+        );
+        let (_d, p) = written(vec![node(1, 0, 1.0), node(2, 1, 2.0)]);
+        let za = p.join("nodes/props/t/values/.zarray");
+        let mut md: Value = serde_json::from_slice(&std::fs::read(&za).unwrap()).unwrap();
+        md["shape"] = json!([3]);
+        std::fs::write(&za, md.to_string()).unwrap();
+        let e = read(&p, &ReadOptions::default()).unwrap_err();
+        assert!(e.to_string().ends_with("shape [3] for 2 ids"), "{e}");
+    }
+
+    #[test]
+    fn unplaceable_nodes_are_refused() {
+        for (n, want) in [
+            (
+                node(2, 1, f64::NAN),
+                "node 2: x is NaN, not a finite number",
+            ),
+            (
+                node(2, 1, f64::INFINITY),
+                "node 2: x is inf, not a finite number",
+            ),
+            (node(2, -3, 1.0), "node 2: frame -3 is negative"),
+        ] {
+            let (_d, p) = written(vec![node(1, 0, 1.0), n]);
+            let e = read(&p, &ReadOptions::default()).unwrap_err().to_string();
+            assert_eq!(e, format!("{}: {want}", p.join("nodes").display()));
+        }
+    }
+
+    #[test]
+    fn metadata_that_is_not_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("zarr.json")).unwrap();
+        let e = read(dir.path(), &ReadOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::Input(_)), "{e}");
+    }
 }

@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 /// Errors reading or writing GeoJSON.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The input is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
     /// The file cannot be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -110,10 +113,8 @@ struct Parsed {
 
 /// Reads a GeoJSON file.
 pub fn read(path: &Path, opts: ReadOptions) -> Result<Read, Error> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    // Streamed, so only the file's type is checked: a device or FIFO would never end.
+    let file = crate::formats::input::open_regular(path)?;
     let size = file.metadata().map(|m| m.len() + 1).unwrap_or(u64::MAX);
     let mut s = JsonStream::with_size_hint(file, size);
     let err = |e| Error::from_stream(path, e);
@@ -939,5 +940,14 @@ mod tests {
         .unwrap();
         assert_eq!(r.collection.objects[0].class(), Some("axon"));
         assert_eq!(r.collection.objects[0].id, Some(ObjectId::Int(4)));
+    }
+
+    #[test]
+    fn devices_are_refused() {
+        let e = read(Path::new("/dev/zero"), ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: is a character device, not a regular file"
+        );
     }
 }

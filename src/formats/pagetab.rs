@@ -13,15 +13,9 @@ use std::path::{Path, PathBuf};
 /// Errors of PageTab reading.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A filesystem operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The input is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
     /// The document breaks a PageTab rule; `at` names the line or key.
     #[error("{path}: {at}: {message}")]
     Invalid {
@@ -705,10 +699,8 @@ impl FileList {
 
     /// Reads a TSV file list as BioStudies does: tab-split, no quoting, blank rows skipped.
     pub fn read_tsv(path: &Path) -> Result<FileList, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let max = crate::formats::input::TextLimits::current().max_table_bytes;
+        let text = crate::formats::input::read_text_capped(path, max, "a file list")?;
         let bad = |line: usize, m: String| Error::Invalid {
             path: path.to_path_buf(),
             at: format!("line {line}"),

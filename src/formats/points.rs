@@ -15,15 +15,9 @@ use std::path::{Path, PathBuf};
 /// Errors reading a points file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file cannot be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The input is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
     /// A row or the header is unusable.
     #[error("{path}:{line}: {message}")]
     Invalid {
@@ -55,10 +49,8 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
         line,
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let max = crate::formats::input::TextLimits::current().max_table_bytes;
+    let text = crate::formats::input::read_text_capped(path, max, "a points table")?;
     let first = text.lines().next().unwrap_or("");
     let delimiter = if first.contains('\t') { b'\t' } else { b',' };
     let mut r = csv::ReaderBuilder::new()
@@ -252,5 +244,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn devices_are_refused() {
+        let e = read(Path::new("/dev/zero"), Origin::Auto).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: is a character device, not a regular file"
+        );
     }
 }

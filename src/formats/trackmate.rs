@@ -14,15 +14,9 @@ use std::path::{Path, PathBuf};
 /// Errors reading TrackMate XML.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file cannot be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The input is not a regular file, is over its cap or is not UTF-8.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
     /// The XML is malformed or breaks a TrackMate rule.
     #[error("{path}:{line}: {message}")]
     Invalid {
@@ -87,10 +81,8 @@ fn attr_value(v: &str) -> Value {
 
 /// Reads a TrackMate XML file.
 pub fn read(path: &Path) -> Result<Read, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let max = crate::formats::input::TextLimits::current().max_xml_bytes;
+    let text = crate::formats::input::read_text_capped(path, max, "TrackMate XML")?;
     let doc = roxmltree::Document::parse(&text).map_err(|e| Error::Invalid {
         path: path.to_path_buf(),
         line: e.pos().row,
@@ -219,7 +211,7 @@ pub fn read(path: &Path) -> Result<Read, Error> {
                 if at.insert(id, nodes.len()).is_some() {
                     return Err(bad(spot, format!("spot ID {id} is used twice")));
                 }
-                nodes.push(Node {
+                let node = Node {
                     id,
                     t,
                     x,
@@ -227,7 +219,11 @@ pub fn read(path: &Path) -> Result<Read, Error> {
                     z,
                     label: None,
                     props,
-                });
+                };
+                if let Some(p) = node.placement_problem() {
+                    return Err(bad(spot, format!("spot {id}: {p}")));
+                }
+                nodes.push(node);
             }
         }
     }
@@ -353,4 +349,54 @@ pub fn read(path: &Path) -> Result<Read, Error> {
         image_size,
         tracks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xml(spot: &str) -> String {
+        format!(
+            r#"<TrackMate version="7.0"><Model><AllSpots>
+<SpotsInFrame frame="0"><Spot ID="1" POSITION_X="1" POSITION_Y="2" /></SpotsInFrame>
+<SpotsInFrame frame="{spot}</SpotsInFrame>
+</AllSpots></Model></TrackMate>"#
+        )
+    }
+
+    #[test]
+    fn unplaceable_spots_are_refused_with_their_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.xml");
+        std::fs::write(
+            &p,
+            xml(r#"1"><Spot ID="7" POSITION_X="3" POSITION_Y="2" />"#),
+        )
+        .unwrap();
+        assert_eq!(read(&p).unwrap().set.graph.nodes.len(), 2);
+        for (spot, want) in [
+            (
+                r#"1"><Spot ID="7" POSITION_X="NaN" POSITION_Y="2" />"#,
+                "spot 7: x is NaN, not a finite number",
+            ),
+            (
+                r#"1"><Spot ID="7" POSITION_X="1" POSITION_Y="-Infinity" />"#,
+                "spot 7: y is -inf, not a finite number",
+            ),
+            (
+                r#"-2"><Spot ID="7" POSITION_X="1" POSITION_Y="2" />"#,
+                "spot 7: frame -2 is negative",
+            ),
+        ] {
+            std::fs::write(&p, xml(spot)).unwrap();
+            let e = read(&p).unwrap_err().to_string();
+            assert_eq!(e, format!("{}:3: {want}", p.display()));
+        }
+    }
+
+    #[test]
+    fn devices_are_refused() {
+        let e = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, Error::Input(_)), "{e}");
+    }
 }

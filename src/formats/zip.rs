@@ -22,6 +22,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The input is not a regular file.
+    #[error(transparent)]
+    Input(#[from] crate::formats::input::InputError),
+    /// An entry's name escapes the archive's root, or its sizes cannot be those of the file.
+    #[error("{path}: entry {entry:?}: {message}")]
+    Entry {
+        /// The archive.
+        path: PathBuf,
+        /// The entry's name.
+        entry: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The archive is not a zip we can read.
     #[error("{path}: not a readable zip: {message}")]
     Malformed {
@@ -238,7 +251,7 @@ pub fn list(path: &Path) -> Result<(Vec<Entry>, String), Error> {
         path: path.to_path_buf(),
         message: m.to_string(),
     };
-    let mut f = File::open(path).map_err(io(path))?;
+    let mut f = crate::formats::input::open_regular(path)?;
     let len = f.metadata().map_err(io(path))?.len();
     let tail_len = len.min(22 + 65_535 + 20);
     let mut tail = vec![0u8; tail_len as usize];
@@ -316,16 +329,56 @@ pub fn list(path: &Path) -> Result<(Vec<Entry>, String), Error> {
             }
             x += 4 + sz;
         }
-        entries.push(Entry {
+        let entry = Entry {
             name,
             size,
             crc32,
             method,
             offset,
-        });
+        };
+        if let Some(message) = entry_problem(&entry, csize, len) {
+            return Err(Error::Entry {
+                path: path.to_path_buf(),
+                entry: entry.name,
+                message,
+            });
+        }
+        entries.push(entry);
         i = xend + cl;
     }
     Ok((entries, comment))
+}
+
+/// Deflate expands at most 1032 times; any larger ratio is a lie or a bomb.
+const MAX_RATIO: u64 = 1032;
+
+/// Why an entry cannot be extracted safely: a name that is absolute or climbs out of the
+/// root (`..`), or sizes that do not fit the `archive_len`-byte file.
+fn entry_problem(e: &Entry, csize: u64, archive_len: u64) -> Option<String> {
+    let n = &e.name;
+    if n.starts_with('/') || n.starts_with('\\') || n.as_bytes().get(1) == Some(&b':') {
+        return Some("an absolute path".into());
+    }
+    if n.contains('\0') {
+        return Some("a NUL byte in the name".into());
+    }
+    if n.split(['/', '\\']).any(|c| c == "..") {
+        return Some("a path that leaves the archive (`..`)".into());
+    }
+    if e.offset.saturating_add(30).saturating_add(csize) > archive_len {
+        return Some(format!(
+            "{csize} bytes at offset {} run past the end of the {archive_len}-byte archive",
+            e.offset
+        ));
+    }
+    let stored_mismatch = e.method == 0 && e.size != csize;
+    if stored_mismatch || e.size > csize.saturating_mul(MAX_RATIO).max(1 << 20) {
+        return Some(format!(
+            "declares {} bytes from {csize} stored (method {})",
+            e.size, e.method
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -364,5 +417,72 @@ mod tests {
         let p = d.path().join("x.zip");
         std::fs::write(&p, b"not a zip at all").unwrap();
         assert!(matches!(list(&p), Err(Error::Malformed { .. })));
+    }
+
+    /// A one-entry stored archive named `name` whose central directory declares `size`.
+    fn archive(dir: &Path, name: &str, size: u64) -> PathBuf {
+        let src = dir.join("src");
+        std::fs::write(&src, b"abc").unwrap();
+        let out = dir.join("a.zip");
+        write(&out, &[("x".repeat(name.len()), src)], "").unwrap();
+        let mut bytes = std::fs::read(&out).unwrap();
+        let x = "x".repeat(name.len());
+        // The name appears in the local header and in the central directory.
+        let mut at = 0;
+        while let Some(i) = bytes[at..].windows(x.len()).position(|w| w == x.as_bytes()) {
+            bytes[at + i..at + i + x.len()].copy_from_slice(name.as_bytes());
+            at += i + x.len();
+        }
+        if size != 3 {
+            // The ZIP64 extra field of the central directory entry holds the size first.
+            let cd = bytes
+                .windows(4)
+                .rposition(|w| w == 0x0201_4b50u32.to_le_bytes())
+                .unwrap();
+            let xl = u16::from_le_bytes([bytes[cd + 30], bytes[cd + 31]]) as usize;
+            let nl = name.len();
+            assert!(xl >= 12);
+            if u32::from_le_bytes(bytes[cd + 24..cd + 28].try_into().unwrap()) == u32::MAX {
+                bytes[cd + 46 + nl + 4..cd + 46 + nl + 12].copy_from_slice(&size.to_le_bytes());
+            } else {
+                bytes[cd + 24..cd + 28].copy_from_slice(&(size as u32).to_le_bytes());
+            }
+        }
+        std::fs::write(&out, bytes).unwrap();
+        out
+    }
+
+    #[test]
+    fn escaping_names_and_impossible_sizes_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(
+            list(&archive(d.path(), "ok/x.json", 3)).unwrap().0[0].size,
+            3
+        );
+        for (name, size, want) in [
+            (
+                "../../etc/passwd",
+                3,
+                "a path that leaves the archive (`..`)",
+            ),
+            ("a/../../b", 3, "a path that leaves the archive (`..`)"),
+            ("/etc/passwd", 3, "an absolute path"),
+            ("C:/x", 3, "an absolute path"),
+            (
+                "big",
+                1 << 62,
+                "declares 4611686018427387904 bytes from 3 stored (method 0)",
+            ),
+        ] {
+            let p = archive(d.path(), name, size);
+            let e = list(&p).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("{}: entry {name:?}: {want}", p.display()),
+                "{name}"
+            );
+        }
+        let e = list(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, Error::Input(_)), "{e}");
     }
 }

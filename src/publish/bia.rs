@@ -1569,6 +1569,17 @@ const ANNOTATION_TYPES: [&str; 11] = [
     "other",
 ];
 
+/// An error's message followed by its causes, for a problem's text.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
 /// Checks a written submission folder: the PageTab JSON and TSV agree; section types,
 /// attribute names and required attributes per BIA's template; references and associations
 /// resolve; every file list parses, names only existing files with valid paths, and
@@ -1578,7 +1589,11 @@ pub fn check(dir: &Path) -> Result<Vec<Problem>, Error> {
     let mut out = Vec::new();
     let jp = dir.join("submission.json");
     let tp = dir.join("submission.tsv");
-    let jtext = std::fs::read_to_string(&jp).map_err(io(&jp))?;
+    let read = |p: &Path| {
+        let max = crate::formats::input::TextLimits::current().max_table_bytes;
+        crate::formats::input::read_text_capped(p, max, "a PageTab document")
+    };
+    let jtext = read(&jp).map_err(pagetab::Error::from)?;
     let jv: serde_json::Value = serde_json::from_str(&jtext).map_err(|e| {
         Error::Pagetab(pagetab::Error::Invalid {
             path: jp.clone(),
@@ -1587,7 +1602,7 @@ pub fn check(dir: &Path) -> Result<Vec<Problem>, Error> {
         })
     })?;
     let sub = Submission::from_json(&jp, &jv)?;
-    match std::fs::read_to_string(&tp) {
+    match read(&tp) {
         Ok(t) => match Submission::from_tsv(&tp, &t) {
             Ok(ts) if ts != sub => out.push(error(
                 "submission.tsv",
@@ -1596,7 +1611,7 @@ pub fn check(dir: &Path) -> Result<Vec<Problem>, Error> {
             Ok(_) => {}
             Err(e) => out.push(error("submission.tsv", e.to_string())),
         },
-        Err(e) => out.push(error("submission.tsv", e.to_string())),
+        Err(e) => out.push(error("submission.tsv", with_causes(&e))),
     }
     let sattr = |n: &str| {
         sub.attributes
