@@ -750,6 +750,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             polygons,
         } => {
             let pkg = open(&dir)?;
+            pkg.check_output_outside(&out)?;
             if let Some(to) = match format.as_str() {
                 "biotracks" => Some(mifa::tracks::Target::Biotracks),
                 "ctc" => Some(mifa::tracks::Target::Ctc),
@@ -1126,6 +1127,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             z,
         } => {
             let pkg = Package::open(&dir)?;
+            pkg.check_output_outside(&out)?;
             let opts = mifa::publish::preview::PreviewOptions {
                 level,
                 max_size: size,

@@ -98,6 +98,14 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// An output would be written inside the package (and change its content), or would hold it.
+    #[error("{path}: an output of mifa must lie outside the package {root} (and not contain it); choose another path")]
+    OutputInPackage {
+        /// The output path.
+        path: PathBuf,
+        /// The package root, resolved.
+        root: PathBuf,
+    },
     /// An output path holds something that must not be replaced.
     #[error("{path}: is a {kind}; refusing to replace it (give the path of a regular file)")]
     Output {
@@ -308,10 +316,29 @@ impl Package {
         Ok(out)
     }
 
-    /// Resolves a package-relative path, refusing absolute paths and paths that leave the package.
+    /// Resolves a package-relative path from the manifest, refusing absolute paths and paths
+    /// that leave the package; the message names the manifest that holds the path.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
-        check_relative_path(rel)?;
+        check_relative_path(rel)
+            .map_err(|msg| format!("{}: {msg}", self.manifest_path().display()))?;
         Ok(self.root.join(rel))
+    }
+
+    /// Refuses an output path (file or folder, existing or not) inside the package or holding
+    /// it: written there, it would change the package's content and fail `verify`.
+    pub fn check_output_outside(&self, out: &Path) -> Result<(), Error> {
+        let root = self
+            .root
+            .canonicalize()
+            .map_err(io(&self.root, "cannot resolve the package folder"))?;
+        let out_abs = resolve_nearest(out)?;
+        if out_abs.starts_with(&root) || root.starts_with(&out_abs) {
+            return Err(Error::OutputInPackage {
+                path: out.to_path_buf(),
+                root,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -672,6 +699,34 @@ pub fn check_output_dir(path: &Path) -> Result<(), Error> {
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io(path, "cannot inspect")(e)),
+    }
+}
+
+/// `path` made absolute through its nearest existing ancestor (resolved, links included), with
+/// the components that do not exist yet appended as given.
+fn resolve_nearest(path: &Path) -> Result<PathBuf, Error> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(io(path, "cannot resolve the current folder for"))?
+            .join(path)
+    };
+    let mut rest = Vec::new();
+    let mut at = abs.as_path();
+    loop {
+        match at.canonicalize() {
+            Ok(base) => {
+                return Ok(rest.iter().rev().fold(base, |p, c| p.join(c)));
+            }
+            Err(_) => match (at.parent(), at.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    at = parent;
+                }
+                _ => return Ok(abs.clone()),
+            },
+        }
     }
 }
 

@@ -147,11 +147,29 @@ fn check_set_id(set: &str) -> Result<(), Error> {
     }
 }
 
+/// Where the objects of an import come from, to name them in errors: the file, and for line
+/// formats the line of each object.
+struct Source<'a> {
+    file: &'a Path,
+    lines: &'a [u64],
+}
+
+impl Source<'_> {
+    /// `FILE` or `FILE:LINE` of object `i`.
+    fn locate(&self, i: usize) -> String {
+        match self.lines.get(i) {
+            Some(line) => format!("{}:{line}", self.file.display()),
+            None => self.file.display().to_string(),
+        }
+    }
+}
+
 /// Checks objects against the image and the profile before they are stored: coordinates in
 /// range, inside the image (wholly outside: an error, or dropped with `skip`; partly: a
 /// warning), ids unique (missing ones are numbered after the largest). Records drops in `fid`.
 fn prepare(
     c: &mut Collection,
+    src: &Source<'_>,
     image: &str,
     size: (u32, u32),
     skip: bool,
@@ -168,7 +186,12 @@ fn prepare(
         });
         match checked {
             Err(p) if skip => fid.drop(image, &name, p),
-            Err(p) => return Err(Error::Invalid(format!("image {image}, object {name}: {p}"))),
+            Err(p) => {
+                return Err(Error::Invalid(format!(
+                    "{}: image {image}, object {name}: {p}",
+                    src.locate(i)
+                )))
+            }
             Ok(notes) => {
                 if let Some(id) = &o.id {
                     seen.insert(id.clone());
@@ -501,7 +524,7 @@ pub fn import_geojson(
         read.collection,
         image,
         "geojson",
-        file,
+        &Source { file, lines: &[] },
         opts,
         fid,
         warnings,
@@ -516,10 +539,11 @@ pub fn import_points(
     origin: points::Origin,
     opts: &ImportOptions,
 ) -> Result<Imported, Error> {
-    let c = points::read(file, origin)?;
+    let (c, lines) = points::read_located(file, origin)?;
     let mut fid = Fidelity::new("points CSV -> package GeoJSON");
     fid.objects_in = c.objects.len();
-    import_collection(pkg, c, image, "points-csv", file, opts, fid, Vec::new())
+    let src = Source { file, lines: &lines };
+    import_collection(pkg, c, image, "points-csv", &src, opts, fid, Vec::new())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -528,11 +552,12 @@ fn import_collection(
     mut c: Collection,
     image: &str,
     format: &str,
-    file: &Path,
+    src: &Source<'_>,
     opts: &ImportOptions,
     mut fid: Fidelity,
     mut warnings: Vec<String>,
 ) -> Result<Imported, Error> {
+    let file = src.file;
     check_set_id(&opts.set)?;
     let lock = pkg.lock()?;
     let entry = image_entry(pkg.manifest(), image)?;
@@ -540,6 +565,7 @@ fn import_collection(
         .ok_or_else(|| Error::Invalid(format!("image {image:?} has no y and x axes")))?;
     prepare(
         &mut c,
+        src,
         image,
         size,
         opts.skip_invalid,

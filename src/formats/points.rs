@@ -44,6 +44,11 @@ pub enum Origin {
 
 /// Reads a points file into a collection of Point objects.
 pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
+    read_located(path, origin).map(|(c, _)| c)
+}
+
+/// Like [`read`], with the 1-based line of each object, so that later checks can name it.
+pub fn read_located(path: &Path, origin: Origin) -> Result<(Collection, Vec<u64>), Error> {
     let bad = |line: u64, message: String| Error::Invalid {
         path: path.to_path_buf(),
         line,
@@ -116,6 +121,7 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
         )
         .collect();
     let mut c = Collection::default();
+    let mut lines = Vec::new();
     for (row, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| bad(row as u64 + 2, e.to_string()))?;
         let line = rec.position().map_or(row as u64 + 2, |p| p.line());
@@ -175,8 +181,9 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
             o.properties.insert(header[i].clone(), value);
         }
         c.objects.push(o);
+        lines.push(line);
     }
-    Ok(c)
+    Ok((c, lines))
 }
 
 #[cfg(test)]
