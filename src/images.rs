@@ -1003,18 +1003,27 @@ pub(crate) fn stage_mask_plane(
 ) -> Result<StagedLabel, Error> {
     let origin = PathBuf::from(format!("<{name} of {image}>"));
     let progress = |_: u64| {};
-    stage_mask(pkg, lock, image, name, kind, opts, &progress, &mut |laxes| {
-        Ok(Box::new(MemoryMask {
-            meta: SourceMeta {
-                path: origin.clone(),
-                axes: laxes.to_vec(),
-                shape: Vec::new(),
-                dtype: plane.data.dtype(),
-                channel_names: Vec::new(),
-            },
-            plane: Some(plane.clone()),
-        }))
-    })
+    stage_mask(
+        pkg,
+        lock,
+        image,
+        name,
+        kind,
+        opts,
+        &progress,
+        &mut |laxes| {
+            Ok(Box::new(MemoryMask {
+                meta: SourceMeta {
+                    path: origin.clone(),
+                    axes: laxes.to_vec(),
+                    shape: Vec::new(),
+                    dtype: plane.data.dtype(),
+                    channel_names: Vec::new(),
+                },
+                plane: Some(plane.clone()),
+            }))
+        },
+    )
 }
 
 pub(crate) type OpenMask<'a> = &'a mut dyn FnMut(&[Axis]) -> Result<Box<dyn PlaneSource>, Error>;

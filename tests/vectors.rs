@@ -643,7 +643,10 @@ fn package_files(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
             if p.is_dir() {
                 dirs.push(p);
             } else if p.file_name().unwrap() != mifa::package::LOCK_FILE {
-                out.insert(p.strip_prefix(root).unwrap().to_path_buf(), fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -658,12 +661,7 @@ fn to_mask_failing_on_a_later_image_leaves_no_label_on_the_earlier_ones() {
     image::GrayImage::from_fn(64, 64, |x, y| image::Luma([((x + y) % 256) as u8]))
         .save(&second)
         .unwrap();
-    mifa()
-        .arg("add")
-        .arg(&pkg)
-        .arg(&second)
-        .assert()
-        .success();
+    mifa().arg("add").arg(&pkg).arg(&second).assert().success();
     let square = tmp.path().join("square.geojson");
     fs::write(
         &square,
@@ -701,7 +699,9 @@ fn to_mask_failing_on_a_later_image_leaves_no_label_on_the_earlier_ones() {
         .args(["--set", "sq", "--name", "vm"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("a label named \"vm\" already exists"));
+        .stderr(predicate::str::contains(
+            "a label named \"vm\" already exists",
+        ));
     assert!(!pkg.join("images/blobs.ome.zarr/labels/vm").exists());
     assert_eq!(package_files(&pkg), before, "the package is as it was");
     mifa().arg("validate").arg(&pkg).assert().success();
