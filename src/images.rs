@@ -545,6 +545,60 @@ pub fn add_images(
     opts: &AddOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<Added>, Error> {
+    let lock = pkg.lock()?;
+    let staged = stage_images(pkg, &lock, inputs, opts, progress)?;
+    // On an error the lock's journal takes the images out again.
+    pkg.update_locked(&lock, |m| -> Result<(), Error> {
+        staged.record(m);
+        Ok(())
+    })?;
+    Ok(staged.added())
+}
+
+/// Images written into place under a lock, not yet in the manifest: the caller records them
+/// with [`StagedImages::record`] in its one manifest commit (until then the lock's journal
+/// takes them out again on an error or a crash).
+#[must_use]
+pub(crate) struct StagedImages {
+    entries: Vec<(Added, ImageEntry)>,
+    masks: Option<MaskBatch>,
+}
+
+impl StagedImages {
+    /// Lists the images, and the labels written with them, in `m`.
+    pub(crate) fn record(&self, m: &mut crate::metadata::Manifest) {
+        for (added, entry) in &self.entries {
+            m.images.push(entry.clone());
+            for (label, _) in &added.labels {
+                let kind = match &self.masks {
+                    Some(b) if &b.name == label => Some(b.kind),
+                    _ => None,
+                };
+                record_label(m, &added.id, label, kind);
+            }
+        }
+    }
+
+    /// The ids of the images.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.entries.iter().map(|(a, _)| a.id.clone()).collect()
+    }
+
+    /// What was added, image by image.
+    pub(crate) fn added(self) -> Vec<Added> {
+        self.entries.into_iter().map(|(a, _)| a).collect()
+    }
+}
+
+/// The writing part of [`add_images`], under `lock`: checks every input, writes the images and
+/// renames them into place (journaled), and leaves the manifest to the caller.
+pub(crate) fn stage_images(
+    pkg: &Package,
+    lock: &Lock,
+    inputs: &[PathBuf],
+    opts: &AddOptions,
+    progress: &dyn Progress,
+) -> Result<StagedImages, Error> {
     if inputs.is_empty() {
         return Err(Error::Invalid("no images given".into()));
     }
@@ -554,7 +608,6 @@ pub fn add_images(
             inputs.len()
         )));
     }
-    let lock = pkg.lock()?;
     let existing: BTreeSet<String> = pkg.manifest().images.iter().map(|i| i.id.clone()).collect();
     let mut ids = BTreeSet::new();
     let mut jobs = Vec::new();
@@ -683,28 +736,10 @@ pub fn add_images(
             return Err(io(&fin)(e));
         }
     }
-    let entries: Vec<(Added, ImageEntry)> = done.into_iter().map(|(a, e, _)| (a, e)).collect();
-    let mask_batch = opts.masks.clone();
-    let update = pkg.update_locked(&lock, |m| -> Result<(), Error> {
-        for (added, entry) in &entries {
-            m.images.push(entry.clone());
-            for (label, _) in &added.labels {
-                let kind = match &mask_batch {
-                    Some(b) if &b.name == label => Some(b.kind),
-                    _ => None,
-                };
-                record_label(m, &added.id, label, kind);
-            }
-        }
-        Ok(())
-    });
-    if let Err(e) = update {
-        for (a, _) in &entries {
-            let _ = std::fs::remove_dir_all(images_dir.join(format!("{}.ome.zarr", a.id)));
-        }
-        return Err(e.into());
-    }
-    Ok(entries.into_iter().map(|(a, _)| a).collect())
+    Ok(StagedImages {
+        entries: done.into_iter().map(|(a, e, _)| (a, e)).collect(),
+        masks: opts.masks.clone(),
+    })
 }
 
 /// A source whose metadata was overridden (pixel sizes, channel names).
@@ -954,33 +989,47 @@ impl PlaneSource for MemoryMask {
     }
 }
 
-/// Adds a 2D label plane made in memory to `image` as `labels/<name>` (see [`add_mask`]). The
-/// image's label frame must be one plane (every axis but y and x of size 1).
-pub(crate) fn add_mask_plane(
-    pkg: &mut Package,
+/// Writes a 2D label plane made in memory into `image` as `labels/<name>` under `lock`, for
+/// the caller to record (see [`stage_mask`]). The image's label frame must be one plane (every
+/// axis but y and x of size 1).
+pub(crate) fn stage_mask_plane(
+    pkg: &Package,
+    lock: &Lock,
     image: &str,
     name: &str,
     kind: MaskKind,
     plane: crate::raster::Plane,
     opts: &MaskOptions,
-) -> Result<usize, Error> {
+) -> Result<StagedLabel, Error> {
     let origin = PathBuf::from(format!("<{name} of {image}>"));
-    add_mask_with(pkg, image, name, kind, opts, &|_: u64| {}, &mut |laxes| {
-        Ok(Box::new(MemoryMask {
-            meta: SourceMeta {
-                path: origin.clone(),
-                axes: laxes.to_vec(),
-                shape: Vec::new(),
-                dtype: plane.data.dtype(),
-                channel_names: Vec::new(),
-            },
-            plane: Some(plane.clone()),
-        }))
-    })
+    let progress = |_: u64| {};
+    stage_mask(
+        pkg,
+        lock,
+        image,
+        name,
+        kind,
+        opts,
+        &progress,
+        &mut |laxes| {
+            Ok(Box::new(MemoryMask {
+                meta: SourceMeta {
+                    path: origin.clone(),
+                    axes: laxes.to_vec(),
+                    shape: Vec::new(),
+                    dtype: plane.data.dtype(),
+                    channel_names: Vec::new(),
+                },
+                plane: Some(plane.clone()),
+            }))
+        },
+    )
 }
 
 pub(crate) type OpenMask<'a> = &'a mut dyn FnMut(&[Axis]) -> Result<Box<dyn PlaneSource>, Error>;
 
+/// Adds the mask `open` gives (on the image's label frame) to `image` as `labels/<name>`, and
+/// commits it.
 pub(crate) fn add_mask_with(
     pkg: &mut Package,
     image: &str,
@@ -990,12 +1039,54 @@ pub(crate) fn add_mask_with(
     progress: &dyn Progress,
     open: OpenMask<'_>,
 ) -> Result<usize, Error> {
+    let lock = pkg.lock()?;
+    let staged = stage_mask(pkg, &lock, image, name, kind, opts, progress, open)?;
+    // On an error the lock's journal takes the label out again.
+    pkg.update_locked(&lock, |m| -> Result<(), Error> {
+        staged.record(m);
+        Ok(())
+    })?;
+    Ok(staged.objects)
+}
+
+/// A label image written into place under a lock, not yet in the manifest: the caller records
+/// it with [`StagedLabel::record`] in its one manifest commit (until then the lock's journal
+/// takes it out again on an error or a crash).
+#[must_use]
+pub(crate) struct StagedLabel {
+    image: String,
+    name: String,
+    kind: MaskKind,
+    /// Number of objects (non-zero values) in it.
+    pub(crate) objects: usize,
+}
+
+impl StagedLabel {
+    /// Lists the label in its segmentation-mask set in `m`.
+    pub(crate) fn record(&self, m: &mut crate::metadata::Manifest) {
+        record_label(m, &self.image, &self.name, Some(self.kind));
+    }
+}
+
+/// The writing part of [`add_mask_with`], under `lock`: writes the label and renames it into
+/// place (journaled), and leaves the manifest to the caller. Several labels may be staged
+/// under one lock and recorded in one commit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stage_mask(
+    pkg: &Package,
+    lock: &Lock,
+    image: &str,
+    name: &str,
+    kind: MaskKind,
+    opts: &MaskOptions,
+    progress: &dyn Progress,
+    open: OpenMask<'_>,
+) -> Result<StagedLabel, Error> {
     if !crate::validate::valid_id(name) {
         return Err(Error::Invalid(format!(
             "{name:?} is not a valid label name (letters, digits, '_', '.', '-')"
         )));
     }
-    let lock: Lock = pkg.lock()?;
     let entry = pkg.manifest().image(image).cloned().ok_or_else(|| {
         Error::Invalid(format!(
             "no image {image:?} in the package (images: {})",
@@ -1041,23 +1132,20 @@ pub(crate) fn add_mask_with(
         properties: &opts.properties,
         durable: true,
     };
-    let n = write_label(
+    let objects = write_label(
         &image_dir,
         &spec,
         src.as_mut(),
         &write,
         progress,
-        Some(&lock),
+        Some(lock),
     )?;
-    let update = pkg.update_locked(&lock, |m| -> Result<(), Error> {
-        record_label(m, image, name, Some(kind));
-        Ok(())
-    });
-    if let Err(e) = update {
-        let _ = std::fs::remove_dir_all(image_dir.join("labels").join(name));
-        return Err(e.into());
-    }
-    Ok(n)
+    Ok(StagedLabel {
+        image: image.to_string(),
+        name: name.to_string(),
+        kind,
+        objects,
+    })
 }
 
 /// Reads a `classes.json`: `{"1": "nucleus", "2": {"class": "mitotic", …}}` or

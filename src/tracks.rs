@@ -505,6 +505,9 @@ pub fn import_tracks(
             n.label = None;
         }
     }
+    // One lock and one manifest commit for the label and the tracks: on an error or a crash
+    // the lock's journal takes out what was put in place.
+    let lock = pkg.lock()?;
     // Stage the store first: nothing in the package changes if this fails. Never through a
     // link: the set's folder must be the package's own.
     crate::package::lstat_in_package(pkg.root(), &set_dir)?;
@@ -556,8 +559,9 @@ pub fn import_tracks(
         // Only removes the set's folder when nothing else is in it.
         let _ = std::fs::remove_dir(staging.parent().unwrap_or(staging));
     };
-    // CTC masks → labels/<set> (commits the label and its manifest entry).
+    // CTC masks → labels/<set>, recorded with the tracks.
     let mut labels_out = None;
+    let mut staged_label = None;
     if write_masks {
         let (id, _) = image.as_ref().expect("checked");
         let f = facts.as_ref().expect("with image");
@@ -598,8 +602,9 @@ pub fn import_tracks(
         };
         let frames = folder.frames.clone();
         let limits = opts.masks.limits;
-        let n = images::add_mask_with(
+        let staged = images::stage_mask(
             pkg,
+            &lock,
             id,
             set,
             MaskKind::Instance,
@@ -614,17 +619,19 @@ pub fn import_tracks(
                 }))
             },
         );
-        match n {
-            Ok(n) => labels_out = Some((labels_rel.clone().expect("set above"), n)),
+        match staged {
+            Ok(l) => {
+                labels_out = Some((labels_rel.clone().expect("set above"), l.objects));
+                staged_label = Some(l);
+            }
             Err(e) => {
                 cleanup(&staging);
                 return Err(e.into());
             }
         }
     }
-    // Move the store into place and record the set, under the lock.
+    // Move the store into place and record the set.
     let store = set_dir.join(STORE_DIR);
-    let lock = pkg.lock()?;
     if store.exists() {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(Error::Invalid(format!(
@@ -660,6 +667,9 @@ pub fn import_tracks(
         .and_then(|()| std::fs::rename(&staging, &store).map_err(io(&store)))
         .and_then(|()| {
             pkg.update_locked(&lock, |m| -> Result<(), Error> {
+                if let Some(l) = &staged_label {
+                    l.record(m);
+                }
                 let s = match m.annotation_sets.iter_mut().find(|s| s.id == set) {
                     Some(s) => s,
                     None => {
@@ -698,20 +708,9 @@ pub fn import_tracks(
             .map_err(Error::from)
         });
     if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&staging);
-        let _ = std::fs::remove_dir_all(&store);
-        let _ = std::fs::remove_dir(&set_dir);
-        if let Some((l, _)) = &labels_out {
-            let _ = std::fs::remove_dir_all(pkg.root().join(l));
-            let _ = pkg.update_locked(&lock, |m| -> Result<(), Error> {
-                if let Some(s) = m.annotation_sets.iter_mut().find(|s| s.id == set) {
-                    s.files.retain(|f| f.path != *l);
-                }
-                m.annotation_sets
-                    .retain(|s| !(s.id == set && s.files.is_empty()));
-                Ok(())
-            });
-        }
+        // Undoes what the journal lists (the label, the store) before the folder goes.
+        drop(lock);
+        cleanup(&staging);
         return Err(e);
     }
     Ok(Imported {

@@ -874,40 +874,18 @@ pub fn import_coco(
     opts: &CocoImportOptions,
     progress: &dyn Progress,
 ) -> Result<Imported, Error> {
-    let mut added = Vec::new();
-    let result = import_coco_into(pkg, file, opts, progress, &mut added);
-    if result.is_err() && !added.is_empty() {
-        let gone = added.clone();
-        let _ = pkg.update(|m| -> Result<(), Error> {
-            m.images.retain(|e| !gone.contains(&e.id));
-            Ok(())
-        });
-        if pkg.manifest().images.iter().all(|e| !gone.contains(&e.id)) {
-            for id in &gone {
-                let _ = std::fs::remove_dir_all(
-                    pkg.root()
-                        .join(crate::package::IMAGES_DIR)
-                        .join(format!("{id}.ome.zarr")),
-                );
-            }
-        }
-    }
-    result
-}
-
-fn import_coco_into(
-    pkg: &mut Package,
-    file: &Path,
-    opts: &CocoImportOptions,
-    progress: &dyn Progress,
-    added_out: &mut Vec<String>,
-) -> Result<Imported, Error> {
     let set = opts.common.set.clone();
     check_set_id(&set)?;
+    // One lock and one manifest commit for the images and the annotations: on an error or a
+    // crash the lock's journal takes the images out again.
+    let lock = pkg.lock()?;
     let skip = opts.common.skip_invalid;
     let header = coco::read_header(file)?;
     let mut images_added = Vec::new();
-    let (mut matched, mut missing) = match_images(pkg.manifest(), &header);
+    // The manifest as the commit will find it, with the images staged for it.
+    let mut view = pkg.manifest().clone();
+    let mut staged_images = None;
+    let (mut matched, mut missing) = match_images(&view, &header);
     // Results name images by COCO id only: use the ids earlier imports recorded; an id recorded
     // for two images (train and val both from 1) names neither.
     let mut ambiguous: HashMap<i64, Vec<String>> = HashMap::new();
@@ -948,10 +926,11 @@ fn import_coco_into(
                     dir.display()
                 )));
             }
-            let added = images::add_images(pkg, &paths, &opts.add, progress)?;
-            images_added = added.into_iter().map(|a| a.id).collect();
-            added_out.clone_from(&images_added);
-            (matched, missing) = match_images(pkg.manifest(), &header);
+            let staged = images::stage_images(pkg, &lock, &paths, &opts.add, progress)?;
+            staged.record(&mut view);
+            images_added = staged.ids();
+            staged_images = Some(staged);
+            (matched, missing) = match_images(&view, &header);
         }
     }
     if !missing.is_empty() && !skip {
@@ -964,7 +943,7 @@ fn import_coco_into(
             if n > 5 { ", …" } else { "" }
         )));
     }
-    let m = pkg.manifest().clone();
+    let m = view;
     let mut sizes: HashMap<i64, (String, (u32, u32))> = HashMap::new();
     for img in &header.images {
         if let Some(id) = matched.get(&img.id) {
@@ -1019,7 +998,6 @@ fn import_coco_into(
         let k = vocab.class_or_insert(&c.name, None).clone();
         cat_class.insert(c.id, (k.name, k.color));
     }
-    let lock = pkg.lock()?;
     let staging = pkg
         .root()
         .join(ANNOTATIONS_DIR)
@@ -1243,6 +1221,9 @@ fn import_coco_into(
     };
     let classes = vocab.classes.clone();
     pkg.update_locked(&lock, |m| -> Result<(), Error> {
+        if let Some(s) = &staged_images {
+            s.record(m);
+        }
         merge_classes(m, &classes);
         for (k, image) in written.iter().enumerate() {
             let mut t: Vec<AnnotationType> = types[image].iter().copied().collect();
@@ -1890,6 +1871,8 @@ pub fn polygons_to_mask(
     kind: MaskKind,
     opts: &MaskOptions,
 ) -> Result<Fidelity, Error> {
+    // One lock and one manifest commit for every image: a crash or an error leaves none.
+    let lock = pkg.lock()?;
     let files = set_files(pkg, set)?;
     let what = match kind {
         MaskKind::Instance => "instance",
@@ -2001,13 +1984,20 @@ pub fn polygons_to_mask(
             "set {set:?} has no vector files to rasterise"
         )));
     }
+    let mut staged = Vec::with_capacity(planes.len());
     for (image, plane, props) in planes {
         let o = MaskOptions {
             properties: props,
             ..opts.clone()
         };
-        images::add_mask_plane(pkg, &image, name, kind, plane, &o)?;
+        staged.push(images::stage_mask_plane(
+            pkg, &lock, &image, name, kind, plane, &o,
+        )?);
     }
+    pkg.update_locked(&lock, |m| -> Result<(), Error> {
+        staged.iter().for_each(|s| s.record(m));
+        Ok(())
+    })?;
     Ok(fid)
 }
 

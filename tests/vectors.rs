@@ -829,3 +829,77 @@ fn preview_never_replaces_a_special_file() {
     ));
     assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
 }
+
+/// Every file of a package (the lock file aside) with its bytes.
+fn package_files(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().unwrap() != mifa::package::LOCK_FILE {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn to_mask_failing_on_a_later_image_leaves_no_label_on_the_earlier_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = blobs_package(tmp.path());
+    let second = tmp.path().join("second.png");
+    image::GrayImage::from_fn(64, 64, |x, y| image::Luma([((x + y) % 256) as u8]))
+        .save(&second)
+        .unwrap();
+    mifa().arg("add").arg(&pkg).arg(&second).assert().success();
+    let square = tmp.path().join("square.geojson");
+    fs::write(
+        &square,
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","id":1,"properties":{},"geometry":{"type":"Polygon","coordinates":[[[4,4],[20,4],[20,20],[4,20],[4,4]]]}}]}"#,
+    )
+    .unwrap();
+    // The set lists blobs first, so that blobs' label is written before the second fails.
+    for image in ["blobs", "second"] {
+        mifa()
+            .arg("import")
+            .arg(&pkg)
+            .arg("geojson")
+            .arg(&square)
+            .args(["--image", image, "--set", "sq"])
+            .assert()
+            .success();
+    }
+    let mask = tmp.path().join("mask.png");
+    image::GrayImage::from_fn(64, 64, |x, _| image::Luma([u8::from(x > 30)]))
+        .save(&mask)
+        .unwrap();
+    mifa()
+        .arg("add")
+        .arg(&pkg)
+        .arg("--mask")
+        .arg(&mask)
+        .args(["--image", "second", "--name", "vm"])
+        .assert()
+        .success();
+    let before = package_files(&pkg);
+    mifa()
+        .arg("convert")
+        .arg("to-mask")
+        .arg(&pkg)
+        .args(["--set", "sq", "--name", "vm"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "a label named \"vm\" already exists",
+        ));
+    assert!(!pkg.join("images/blobs.ome.zarr/labels/vm").exists());
+    assert_eq!(package_files(&pkg), before, "the package is as it was");
+    mifa().arg("validate").arg(&pkg).assert().success();
+}
