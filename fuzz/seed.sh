@@ -23,7 +23,8 @@ put() { # put TARGET FILE...: copy files into the target's corpus, named by thei
     done
 }
 
-pack() { # pack TARGET KIB DIR...: one container per folder; files of KIB KiB or more are left out
+pack() { # pack TARGET KIB DIR...: one container per folder; data files (chunks) of KIB KiB or
+    # more are left out, metadata documents (zarr.json, .zattrs, .zarray, .zgroup, *.json) never
     local t="$1" kib="$2"; shift 2
     mkdir -p "$corpus/$t"
     local d f
@@ -31,7 +32,7 @@ pack() { # pack TARGET KIB DIR...: one container per folder; files of KIB KiB or
         [ -d "$d" ] || continue
         (
             cd "$d"
-            find . -type f -size "-${kib}k" | LC_ALL=C sort | while IFS= read -r f; do
+            find . -type f \( -size "-${kib}k" -o -name "zarr.json" -o -name ".z*" -o -name "*.json" \) | LC_ALL=C sort | while IFS= read -r f; do
                 printf '@@@ %s\n' "${f#./}"
                 cat "$f"
                 printf '\n'

@@ -161,7 +161,11 @@ pub fn tiff(description: &[u8], pages: u16, width: u16, height: u16, rgb: bool) 
         let mut tags: Vec<(u16, u16, u32, u32)> = vec![
             (256, 3, 1, u32::from(width)),
             (257, 3, 1, u32::from(height)),
-            if rgb { (258, 3, 3, bits_at) } else { (258, 3, 1, 8) },
+            if rgb {
+                (258, 3, 3, bits_at)
+            } else {
+                (258, 3, 1, 8)
+            },
             (259, 3, 1, 1),
             (262, 3, 1, if rgb { 2 } else { 1 }),
             (273, 4, 1, pixels_at),
