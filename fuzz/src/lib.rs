@@ -20,10 +20,27 @@ extern "C" fn remove_scratch() {
     }
 }
 
-/// This process's scratch folder (`$TMPDIR/mifa-fuzz-<pid>`), created once and removed at exit.
+/// Where scratch folders go: `$MIFA_FUZZ_TMP`, else `/dev/shm` (memory: unpacking a Zarr store
+/// of a few hundred files on each iteration is disk-bound otherwise), else the temp folder.
+fn scratch_base() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MIFA_FUZZ_TMP") {
+        return dir.into();
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = shm
+        .metadata()
+        .is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// This process's scratch folder (`<base>/mifa-fuzz-<pid>`), created once and removed at exit.
 pub fn scratch() -> &'static Path {
     SCRATCH.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("mifa-fuzz-{}", std::process::id()));
+        let dir = scratch_base().join(format!("mifa-fuzz-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("the scratch folder can be created");
         // libFuzzer ends a timed run with exit(), which runs atexit handlers.
