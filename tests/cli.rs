@@ -762,7 +762,7 @@ fn meta_set_refuses_paths_and_values_deeper_than_the_reader_accepts() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "is nested more than 64 levels deep, the most a manifest may nest",
+            "deep.json:1: nested deeper than 64 levels",
         ));
     assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), before);
     // The deepest value that fits is written, and read back by every command.

@@ -724,7 +724,9 @@ fn exports_never_replace_special_files_nor_follow_links_in_the_package() {
     export(&link).failure().stderr(predicate::str::contains(
         "link.json: is a symbolic link; refusing to replace it",
     ));
-    export(tmp.path())
+    let folder = tmp.path().join("a-folder");
+    fs::create_dir(&folder).unwrap();
+    export(&folder)
         .failure()
         .stderr(predicate::str::contains(
             "is a folder; refusing to replace it",
