@@ -542,7 +542,10 @@ pub fn import_points(
     let (c, lines) = points::read_located(file, origin)?;
     let mut fid = Fidelity::new("points CSV -> package GeoJSON");
     fid.objects_in = c.objects.len();
-    let src = Source { file, lines: &lines };
+    let src = Source {
+        file,
+        lines: &lines,
+    };
     import_collection(pkg, c, image, "points-csv", &src, opts, fid, Vec::new())
 }
 

@@ -726,11 +726,9 @@ fn exports_never_replace_special_files_nor_follow_links_in_the_package() {
     ));
     let folder = tmp.path().join("a-folder");
     fs::create_dir(&folder).unwrap();
-    export(&folder)
-        .failure()
-        .stderr(predicate::str::contains(
-            "is a folder; refusing to replace it",
-        ));
+    export(&folder).failure().stderr(predicate::str::contains(
+        "is a folder; refusing to replace it",
+    ));
     assert_eq!(fs::read_to_string(&file).unwrap(), "old");
     export(&file).success();
     assert!(Dataset::load(&file).is_ok());
