@@ -1060,10 +1060,15 @@ pub(crate) fn add_mask_with(
     Ok(n)
 }
 
+/// Values a label can take in a mask of any integer type (i64 through u64).
+const LABEL_VALUES: std::ops::RangeInclusive<i128> = (i64::MIN as i128)..=(u64::MAX as i128);
+
 /// Reads a `classes.json`: `{"1": "nucleus", "2": {"class": "mitotic", …}}` or
 /// `[{"label-value": 1, "class": "nucleus"}, …]`, into per-value properties.
 pub fn read_classes(path: &Path) -> Result<BTreeMap<i128, Map<String, Value>>, Error> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let max = formats::input::TextLimits::current().max_table_bytes;
+    let text = formats::input::read_text_capped(path, max, "a classes file")
+        .map_err(formats::Error::from)?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| {
         Error::Invalid(format!(
             "{}:{}:{}: {e}",
@@ -1079,7 +1084,13 @@ pub fn read_classes(path: &Path) -> Result<BTreeMap<i128, Map<String, Value>>, E
             for (k, v) in map {
                 let value: i128 = k
                     .parse()
-                    .map_err(|_| bad(format!("key {k:?} is not a label value")))?;
+                    .ok()
+                    .filter(|v| LABEL_VALUES.contains(v))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "key {k:?} is not a label value (an integer of a 64-bit mask)"
+                        ))
+                    })?;
                 let props = match v {
                     Value::String(s) => {
                         let mut m = Map::new();

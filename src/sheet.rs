@@ -230,7 +230,13 @@ fn yaml_depth_exceeded(text: &str, max: usize) -> Option<usize> {
                         quote = Some(c)
                     }
                     // In block context a bracket inside a plain scalar (`a[1]`) is text.
-                    '[' | '{' if flow > 0 || matches!(prev, ' ' | ':' | '-' | ',') => flow += 1,
+                    '[' | '{' if flow > 0 || matches!(prev, ' ' | ':' | '-' | ',') => {
+                        flow += 1;
+                        // Checked as it opens: a line may close all it opened (`[[[x]]]`).
+                        if indents.len() + block + flow > max {
+                            return Some(i + 1);
+                        }
+                    }
                     ']' | '}' => flow = flow.saturating_sub(1),
                     _ => {}
                 },
@@ -545,6 +551,12 @@ fn parse_table(path: &Path, text: &str, delimiter: u8) -> Result<Value, Error> {
         line,
         message,
     };
+    if let Some(line) = crate::formats::input::unterminated_quote(text, delimiter) {
+        return Err(row_err(
+            line as u64,
+            crate::formats::points::UNCLOSED_QUOTE.into(),
+        ));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
