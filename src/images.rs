@@ -1060,8 +1060,9 @@ pub(crate) fn add_mask_with(
     Ok(n)
 }
 
-/// Values a label can take in a mask of any integer type (i64 through u64).
-const LABEL_VALUES: std::ops::RangeInclusive<i128> = (i64::MIN as i128)..=(u64::MAX as i128);
+/// Label values a classes file may name: those OME-Zarr `image-label` metadata records (as
+/// JSON integers of 64 bits, signed like the `label-value`s of a list-form classes file).
+const LABEL_VALUES: std::ops::RangeInclusive<i128> = (i64::MIN as i128)..=(i64::MAX as i128);
 
 /// Reads a `classes.json`: `{"1": "nucleus", "2": {"class": "mitotic", …}}` or
 /// `[{"label-value": 1, "class": "nucleus"}, …]`, into per-value properties.
@@ -1183,4 +1184,28 @@ pub fn export_tiff(
             Ok(path)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod classes_tests {
+    use super::*;
+
+    #[test]
+    fn class_label_values_must_fit_64_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("classes.json");
+        std::fs::write(&p, r#"{"1": "nucleus", "-2": {"class": "edge"}}"#).unwrap();
+        let c = read_classes(&p).unwrap();
+        assert_eq!(c[&1]["class"], "nucleus");
+        assert_eq!(c[&-2]["class"], "edge");
+        std::fs::write(&p, r#"{"99999999999999999999999": "x"}"#).unwrap();
+        let e = read_classes(&p).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: key \"99999999999999999999999\" is not a label value (an integer of a 64-bit mask)",
+                p.display()
+            )
+        );
+    }
 }
