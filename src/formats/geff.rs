@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zarrs::array::{Array, ArraySubset};
-use zarrs::filesystem::FilesystemStore;
+use super::store::ConfinedStore;
 
 /// The geff version we write.
 pub const GEFF_VERSION: &str = "1.3";
@@ -121,7 +121,8 @@ struct Prop {
 
 struct Store {
     root: PathBuf,
-    store: Arc<FilesystemStore>,
+    /// Regular files only, never through a link: a FIFO chunk would hang the read.
+    store: Arc<ConfinedStore>,
 }
 
 impl Store {
@@ -348,7 +349,7 @@ pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
     }
     let store = Store {
         root: root.to_path_buf(),
-        store: Arc::new(FilesystemStore::new(root).map_err(|e| Error::Array {
+        store: Arc::new(ConfinedStore::new(root).map_err(|e| Error::Array {
             path: root.to_path_buf(),
             message: e.to_string(),
         })?),
