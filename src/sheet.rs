@@ -23,7 +23,7 @@ pub enum Error {
     #[error(transparent)]
     Input(#[from] crate::formats::input::InputError),
     /// JSON or YAML nested deeper than [`MAX_DEPTH`].
-    #[error("{path}:{line}: nested deeper than {max} levels; a metadata sheet needs far fewer")]
+    #[error("{path}:{line}: is nested more than {max} levels deep, the most a manifest may nest")]
     TooDeep {
         /// The sheet.
         path: PathBuf,
@@ -74,7 +74,8 @@ pub enum Error {
 /// Deepest nesting of lists and mappings a JSON or YAML sheet may have. A manifest is a
 /// dozen levels deep; the cap is checked on the text before parsing, because libyaml takes
 /// time quadratic in the depth (a 200 KB sheet took 38 s) before serde's own limit applies.
-pub const MAX_DEPTH: usize = 64;
+/// A sheet merges at the manifest's root, so it shares the manifest's limit.
+pub const MAX_DEPTH: usize = crate::manifest::MAX_DEPTH;
 
 /// Reads a sheet into a partial manifest document, within [`TextLimits::current`]'s cap.
 ///
@@ -899,7 +900,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{}:65: nested deeper than 64 levels; a metadata sheet needs far fewer",
+                "{}:65: is nested more than 64 levels deep, the most a manifest may nest",
                 p.display()
             )
         );
