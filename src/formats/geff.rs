@@ -7,6 +7,7 @@
 //! lists. Writing produces Zarr v2 (geff's default, read by every geff version): one
 //! uncompressed chunk per array, so the files are plain little-endian arrays.
 
+use super::store::ConfinedStore;
 use crate::annotations::tracks::{Edge, Node, TrackGraph, TrackSet};
 use crate::formats::Limits;
 use serde_json::{json, Map, Value};
@@ -14,7 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zarrs::array::{Array, ArraySubset};
-use super::store::ConfinedStore;
 
 /// The geff version we write.
 pub const GEFF_VERSION: &str = "1.3";
@@ -1137,8 +1137,12 @@ mod tests {
         for v in ["0.1.0", "0.2.2.dev5+g1a2b3c", "1.0", GEFF_VERSION] {
             assert_eq!(version_problem(v), None, "{v}");
         }
-        assert!(version_problem("99.0").unwrap().contains("major version 99"));
-        assert!(version_problem("abc").unwrap().contains("not a geff version"));
+        assert!(version_problem("99.0")
+            .unwrap()
+            .contains("major version 99"));
+        assert!(version_problem("abc")
+            .unwrap()
+            .contains("not a geff version"));
         assert!(version_problem("1").unwrap().contains("not a geff version"));
     }
 

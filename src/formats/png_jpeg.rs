@@ -37,9 +37,7 @@ fn reader(
     if let Ok(f) = ImageFormat::from_path(path) {
         reader.set_format(f);
     }
-    let mut reader = reader
-        .with_guessed_format()
-        .map_err(io)?;
+    let mut reader = reader.with_guessed_format().map_err(io)?;
     // A second line of defence behind the declared-size check in `open`: the decoders' own
     // buffers (output plus per-component rows) stay within twice the decode cap.
     let mut il = image::Limits::default();

@@ -509,10 +509,16 @@ mod tests {
         let src = d.path().join("src");
         std::fs::write(&src, b"abc").unwrap();
         let out = d.path().join("a.zip");
-        let files = [("zarr.json".to_string(), src.clone()), ("zarr.json".into(), src)];
+        let files = [
+            ("zarr.json".to_string(), src.clone()),
+            ("zarr.json".into(), src),
+        ];
         write(&out, &files, "").unwrap();
         let e = list(&out).unwrap_err().to_string();
-        assert!(e.ends_with("entry \"zarr.json\": listed twice; an archive holds one entry per name"), "{e}");
+        assert!(
+            e.ends_with("entry \"zarr.json\": listed twice; an archive holds one entry per name"),
+            "{e}"
+        );
         let p = archive(d.path(), "x", 3);
         let mut bytes = std::fs::read(&p).unwrap();
         let cd = bytes
