@@ -23,7 +23,7 @@ pub enum Error {
     #[error(transparent)]
     Input(#[from] crate::formats::input::InputError),
     /// JSON or YAML nested deeper than [`MAX_DEPTH`].
-    #[error("{path}:{line}: is nested more than {max} levels deep, the most a manifest may nest")]
+    #[error("{path}:{line}: nested deeper than {max} levels; a metadata sheet needs far fewer")]
     TooDeep {
         /// The sheet.
         path: PathBuf,
@@ -900,7 +900,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{}:65: is nested more than 64 levels deep, the most a manifest may nest",
+                "{}:65: nested deeper than 64 levels; a metadata sheet needs far fewer",
                 p.display()
             )
         );
@@ -914,6 +914,28 @@ mod tests {
             read(&p).unwrap_err(),
             Error::TooDeep { line: 2, .. }
         ));
+    }
+
+    #[test]
+    fn nesting_closed_on_its_own_line_is_still_counted() {
+        let text = format!(
+            "study:\n  description: {}x{}\n",
+            "[".repeat(70),
+            "]".repeat(70)
+        );
+        assert_eq!(yaml_depth_exceeded(&text, MAX_DEPTH), Some(2));
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_refused_where_it_opens() {
+        let (_d, p) = sheet("q.csv", "Study,\nDescription,\"never closed\nTitle,x\n");
+        assert_eq!(
+            read(&p).unwrap_err().to_string(),
+            format!(
+                "{}:2: a quoted field opens here and is never closed (a missing '\"')",
+                p.display()
+            )
+        );
     }
 
     #[test]
