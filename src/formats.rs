@@ -243,6 +243,10 @@ pub enum Error {
         /// What is missing.
         message: String,
     },
+    /// An input could not be opened as a regular file (a FIFO, a device, a directory), or is
+    /// over its size cap.
+    #[error(transparent)]
+    Input(#[from] input::InputError),
     /// Declared sizes break a [`Limits`] cap.
     #[error("{path}: {message}")]
     Limits {

@@ -1148,10 +1148,16 @@ pub(crate) fn stage_mask(
     })
 }
 
+/// Label values a classes file may name: those OME-Zarr `image-label` metadata records (as
+/// JSON integers of 64 bits, signed like the `label-value`s of a list-form classes file).
+const LABEL_VALUES: std::ops::RangeInclusive<i128> = (i64::MIN as i128)..=(i64::MAX as i128);
+
 /// Reads a `classes.json`: `{"1": "nucleus", "2": {"class": "mitotic", …}}` or
 /// `[{"label-value": 1, "class": "nucleus"}, …]`, into per-value properties.
 pub fn read_classes(path: &Path) -> Result<BTreeMap<i128, Map<String, Value>>, Error> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let max = formats::input::TextLimits::current().max_table_bytes;
+    let text = formats::input::read_text_capped(path, max, "a classes file")
+        .map_err(formats::Error::from)?;
     let doc: Value = serde_json::from_str(&text).map_err(|e| {
         Error::Invalid(format!(
             "{}:{}:{}: {e}",
@@ -1167,7 +1173,13 @@ pub fn read_classes(path: &Path) -> Result<BTreeMap<i128, Map<String, Value>>, E
             for (k, v) in map {
                 let value: i128 = k
                     .parse()
-                    .map_err(|_| bad(format!("key {k:?} is not a label value")))?;
+                    .ok()
+                    .filter(|v| LABEL_VALUES.contains(v))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "key {k:?} is not a label value (an integer of a 64-bit mask)"
+                        ))
+                    })?;
                 let props = match v {
                     Value::String(s) => {
                         let mut m = Map::new();
@@ -1260,4 +1272,28 @@ pub fn export_tiff(
             Ok(path)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod classes_tests {
+    use super::*;
+
+    #[test]
+    fn class_label_values_must_fit_64_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("classes.json");
+        std::fs::write(&p, r#"{"1": "nucleus", "-2": {"class": "edge"}}"#).unwrap();
+        let c = read_classes(&p).unwrap();
+        assert_eq!(c[&1]["class"], "nucleus");
+        assert_eq!(c[&-2]["class"], "edge");
+        std::fs::write(&p, r#"{"99999999999999999999999": "x"}"#).unwrap();
+        let e = read_classes(&p).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: key \"99999999999999999999999\" is not a label value (an integer of a 64-bit mask)",
+                p.display()
+            )
+        );
+    }
 }

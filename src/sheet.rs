@@ -74,7 +74,8 @@ pub enum Error {
 /// Deepest nesting of lists and mappings a JSON or YAML sheet may have. A manifest is a
 /// dozen levels deep; the cap is checked on the text before parsing, because libyaml takes
 /// time quadratic in the depth (a 200 KB sheet took 38 s) before serde's own limit applies.
-pub const MAX_DEPTH: usize = 64;
+/// A sheet merges at the manifest's root, so it shares the manifest's limit.
+pub const MAX_DEPTH: usize = crate::manifest::MAX_DEPTH;
 
 /// Reads a sheet into a partial manifest document, within [`TextLimits::current`]'s cap.
 ///
@@ -230,7 +231,13 @@ fn yaml_depth_exceeded(text: &str, max: usize) -> Option<usize> {
                         quote = Some(c)
                     }
                     // In block context a bracket inside a plain scalar (`a[1]`) is text.
-                    '[' | '{' if flow > 0 || matches!(prev, ' ' | ':' | '-' | ',') => flow += 1,
+                    '[' | '{' if flow > 0 || matches!(prev, ' ' | ':' | '-' | ',') => {
+                        flow += 1;
+                        // Checked as it opens: a line may close all it opened (`[[[x]]]`).
+                        if indents.len() + block + flow > max {
+                            return Some(i + 1);
+                        }
+                    }
                     ']' | '}' => flow = flow.saturating_sub(1),
                     _ => {}
                 },
@@ -545,6 +552,12 @@ fn parse_table(path: &Path, text: &str, delimiter: u8) -> Result<Value, Error> {
         line,
         message,
     };
+    if let Some(line) = crate::formats::input::unterminated_quote(text, delimiter) {
+        return Err(row_err(
+            line as u64,
+            crate::formats::points::UNCLOSED_QUOTE.into(),
+        ));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
@@ -901,6 +914,28 @@ mod tests {
             read(&p).unwrap_err(),
             Error::TooDeep { line: 2, .. }
         ));
+    }
+
+    #[test]
+    fn nesting_closed_on_its_own_line_is_still_counted() {
+        let text = format!(
+            "study:\n  description: {}x{}\n",
+            "[".repeat(70),
+            "]".repeat(70)
+        );
+        assert_eq!(yaml_depth_exceeded(&text, MAX_DEPTH), Some(2));
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_refused_where_it_opens() {
+        let (_d, p) = sheet("q.csv", "Study,\nDescription,\"never closed\nTitle,x\n");
+        assert_eq!(
+            read(&p).unwrap_err().to_string(),
+            format!(
+                "{}:2: a quoted field opens here and is never closed (a missing '\"')",
+                p.display()
+            )
+        );
     }
 
     #[test]

@@ -570,6 +570,21 @@ impl Checker<'_> {
                         ),
                     );
                 }
+                self.image_labels(p, &ms);
+            }
+        }
+    }
+
+    /// Each label of an image must open as one (image-label metadata, an integer type) and
+    /// cover the image: a label whose shape was edited would be read out of bounds.
+    fn image_labels(&mut self, p: &str, ms: &crate::formats::ome_zarr::Multiscale) {
+        for name in &ms.labels {
+            if let Err(e) = ms.label(name) {
+                self.error(
+                    "ome_zarr",
+                    format!("{p}.path"),
+                    format!("label {name:?} is not usable: {e}"),
+                );
             }
         }
     }

@@ -255,6 +255,20 @@ impl Header {
         self.images.iter().map(|i| (i.id, i)).collect()
     }
 
+    /// Refuses an image or category id listed twice: annotations name them by id, so a
+    /// second one would be ambiguous (and one of them silently dropped by the indexes).
+    fn check_ids(&self) -> Result<(), String> {
+        fn twice(what: &str, mut ids: impl Iterator<Item = i64>) -> Result<(), String> {
+            let mut seen = std::collections::HashSet::new();
+            match ids.find(|&id| !seen.insert(id)) {
+                Some(id) => Err(format!("{what} id {id} is used twice")),
+                None => Ok(()),
+            }
+        }
+        twice("image", self.images.iter().map(|i| i.id))?;
+        twice("category", self.categories.iter().map(|c| c.id))
+    }
+
     /// Category by id.
     pub fn category_index(&self) -> HashMap<i64, &Category> {
         self.categories.iter().map(|c| (c.id, c)).collect()
@@ -356,6 +370,10 @@ fn read<T: Send>(path: &Path, mut sink: Option<Each<'_, T>>) -> Result<Header, E
     };
     result.map_err(err)?;
     s.expect_end().map_err(err)?;
+    header.check_ids().map_err(|message| Error::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })?;
     if sink.is_some() {
         header.annotations = count;
     }
@@ -872,6 +890,27 @@ mod tests {
         let h = read_header(&p).unwrap();
         assert_eq!(h.annotations, 4);
         assert_eq!(h.categories[0].name, "cell");
+    }
+
+    #[test]
+    fn duplicate_image_and_category_ids_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = r#"{"id": 3, "file_name": "a.png", "width": 5, "height": 4}"#;
+        let p = write(
+            dir.path(),
+            "d.json",
+            &format!(r#"{{"images": [{img}, {img}], "annotations": [], "categories": []}}"#),
+        );
+        let e = read_header(&p).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: image id 3 is used twice", p.display()));
+        let cat = r#"{"id": 2, "name": "cell"}"#;
+        let p = write(
+            dir.path(),
+            "e.json",
+            &format!(r#"{{"images": [], "annotations": [], "categories": [{cat}, {cat}]}}"#),
+        );
+        let e = read_header(&p).unwrap_err().to_string();
+        assert!(e.ends_with("category id 2 is used twice"), "{e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! lists. Writing produces Zarr v2 (geff's default, read by every geff version): one
 //! uncompressed chunk per array, so the files are plain little-endian arrays.
 
+use super::store::ConfinedStore;
 use crate::annotations::tracks::{Edge, Node, TrackGraph, TrackSet};
 use crate::formats::Limits;
 use serde_json::{json, Map, Value};
@@ -14,7 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zarrs::array::{Array, ArraySubset};
-use zarrs::filesystem::FilesystemStore;
 
 /// The geff version we write.
 pub const GEFF_VERSION: &str = "1.3";
@@ -121,7 +121,8 @@ struct Prop {
 
 struct Store {
     root: PathBuf,
-    store: Arc<FilesystemStore>,
+    /// Regular files only, never through a link: a FIFO chunk would hang the read.
+    store: Arc<ConfinedStore>,
 }
 
 impl Store {
@@ -311,6 +312,22 @@ pub fn normalise_unit(u: &str) -> String {
     }
 }
 
+/// Why a `geff_version` cannot be read: geff has published 0.x and 1.x (`0.2.1`, `1.1`,
+/// `0.4.1.dev3+g…`); a later major version may change what the arrays mean.
+fn version_problem(version: &str) -> Option<String> {
+    let major = version.split('.').next().unwrap_or("");
+    match major.parse::<u64>() {
+        Ok(0 | 1) if version.contains('.') => None,
+        Ok(m) if version.contains('.') => Some(format!(
+            "version {version:?} (major version {m}) is newer than the geff 0.x and 1.x this \
+             version of mifa reads"
+        )),
+        _ => Some(format!(
+            "{version:?} is not a geff version (MAJOR.MINOR[.PATCH], e.g. {GEFF_VERSION:?})"
+        )),
+    }
+}
+
 /// Reads a geff group.
 pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
     let (attrs_path, attrs) = group_attributes(root)?;
@@ -324,12 +341,15 @@ pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
         .and_then(Value::as_object)
         .cloned()
         .ok_or_else(|| meta_err("geff", "no geff metadata in the group attributes".into()))?;
-    if meta.get("geff_version").and_then(Value::as_str).is_none() {
+    let Some(version) = meta.get("geff_version").and_then(Value::as_str) else {
         return Err(meta_err("geff.geff_version", "missing".into()));
+    };
+    if let Some(message) = version_problem(version) {
+        return Err(meta_err("geff.geff_version", message));
     }
     let store = Store {
         root: root.to_path_buf(),
-        store: Arc::new(FilesystemStore::new(root).map_err(|e| Error::Array {
+        store: Arc::new(ConfinedStore::new(root).map_err(|e| Error::Array {
             path: root.to_path_buf(),
             message: e.to_string(),
         })?),
@@ -1111,6 +1131,20 @@ pub fn write(dir: &Path, set: &TrackSet, opts: &WriteOptions) -> Result<Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_published_major_versions_are_read() {
+        for v in ["0.1.0", "0.2.2.dev5+g1a2b3c", "1.0", GEFF_VERSION] {
+            assert_eq!(version_problem(v), None, "{v}");
+        }
+        assert!(version_problem("99.0")
+            .unwrap()
+            .contains("major version 99"));
+        assert!(version_problem("abc")
+            .unwrap()
+            .contains("not a geff version"));
+        assert!(version_problem("1").unwrap().contains("not a geff version"));
+    }
 
     fn node(id: u64, t: i64, x: f64) -> Node {
         Node {

@@ -175,9 +175,57 @@ pub fn read_text_capped(path: &Path, max: u64, what: &'static str) -> Result<Str
     })
 }
 
+/// The 1-based line where a quoted CSV/TSV field opens that the text never closes, as the
+/// `csv` crate reads it (a `"` opens a quote only at the start of a field, `""` inside one is a
+/// quote). The crate has no strict mode: it takes the rest of the file as that one field.
+pub fn unterminated_quote(text: &str, delimiter: u8) -> Option<usize> {
+    let (mut line, mut opened) = (1usize, 0usize);
+    let (mut in_quote, mut at_start) = (false, true);
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if b == b'\n' {
+            line += 1;
+        }
+        if in_quote {
+            if b == b'"' {
+                if bytes.peek() == Some(&b'"') {
+                    bytes.next();
+                } else {
+                    in_quote = false;
+                }
+            }
+            continue;
+        }
+        match b {
+            b'"' if at_start => {
+                in_quote = true;
+                opened = line;
+                at_start = false;
+            }
+            b'\n' | b'\r' => at_start = true,
+            _ => at_start = b == delimiter,
+        }
+    }
+    in_quote.then_some(opened)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unterminated_quotes_are_found_where_they_open() {
+        assert_eq!(unterminated_quote("a,\"b\nc\",d\ne,f\n", b','), None);
+        assert_eq!(unterminated_quote("a,\"b \"\"q\"\"\"\n", b','), None);
+        // A quote inside an unquoted field is text.
+        assert_eq!(unterminated_quote("a,b\"c\n", b','), None);
+        assert_eq!(
+            unterminated_quote("x,y\n1,2,\"never closed\n3,4\n", b','),
+            Some(2)
+        );
+        assert_eq!(unterminated_quote("a\t\"b\"\"\n", b'\t'), Some(1));
+        assert_eq!(unterminated_quote("a,\"b\"\"\n", b'\t'), None);
+    }
 
     #[test]
     fn devices_and_directories_are_refused() {

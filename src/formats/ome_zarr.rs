@@ -104,7 +104,10 @@ fn zarr_err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> Error + '_ {
 }
 
 fn read_json(path: &Path) -> Result<Option<Value>, Error> {
-    match std::fs::read_to_string(path) {
+    use crate::formats::input::{self, InputError};
+    // Only a regular file is read (a FIFO would hang), and within the cap for small documents.
+    let max = input::TextLimits::current().max_table_bytes;
+    match input::read_text_capped(path, max, "OME-Zarr metadata") {
         Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
             meta_err(
                 path,
@@ -112,11 +115,10 @@ fn read_json(path: &Path) -> Result<Option<Value>, Error> {
                 format!("malformed JSON: {e}"),
             )
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(InputError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

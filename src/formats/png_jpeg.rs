@@ -30,10 +30,14 @@ fn reader(
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = image::ImageReader::open(path)
-        .map_err(io)?
-        .with_guessed_format()
-        .map_err(io)?;
+    // A FIFO or device given as input would block the open or never end.
+    let file = crate::formats::input::open_regular(path)?;
+    let mut reader = image::ImageReader::new(std::io::BufReader::new(file));
+    // As `ImageReader::open` does: the extension first, the content when it tells.
+    if let Ok(f) = ImageFormat::from_path(path) {
+        reader.set_format(f);
+    }
+    let mut reader = reader.with_guessed_format().map_err(io)?;
     // A second line of defence behind the declared-size check in `open`: the decoders' own
     // buffers (output plus per-component rows) stay within twice the decode cap.
     let mut il = image::Limits::default();
@@ -149,10 +153,7 @@ fn check_complete(path: &Path, format: Option<ImageFormat>) -> Result<(), Error>
         Some(ImageFormat::Png) => ("PNG", png_walk),
         _ => return Ok(()),
     };
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = crate::formats::input::open_regular(path)?;
     let truncated = |message: String| Error::Truncated {
         path: path.to_path_buf(),
         format: name,

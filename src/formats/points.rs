@@ -42,6 +42,10 @@ pub enum Origin {
     Centre,
 }
 
+/// The message for a quoted field that the file never closes.
+pub(crate) const UNCLOSED_QUOTE: &str =
+    "a quoted field opens here and is never closed (a missing '\"')";
+
 /// Reads a points file into a collection of Point objects.
 pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
     read_located(path, origin).map(|(c, _)| c)
@@ -58,6 +62,9 @@ pub fn read_located(path: &Path, origin: Origin) -> Result<(Collection, Vec<u64>
     let text = crate::formats::input::read_text_capped(path, max, "a points table")?;
     let first = text.lines().next().unwrap_or("");
     let delimiter = if first.contains('\t') { b'\t' } else { b',' };
+    if let Some(line) = crate::formats::input::unterminated_quote(&text, delimiter) {
+        return Err(bad(line as u64, UNCLOSED_QUOTE.into()));
+    }
     let mut r = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .trim(csv::Trim::All)

@@ -286,10 +286,8 @@ impl TiffSource {
         axes: Option<&str>,
     ) -> Result<TiffSource, Error> {
         let te = tiff_err(path);
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // A FIFO or device given as input would block the open or never end.
+        let file = crate::formats::input::open_regular(path)?;
         // A page is decoded whole (one plane); each strip or tile inside it is a decode unit,
         // checked against its declared size below and capped here for the compressed bytes.
         let mut tl = tiff::decoder::Limits::default();

@@ -4,7 +4,8 @@
 //! Positions in the file are physical (`POSITION_X` = pixel index × `pixelwidth`, pixel centres
 //! on integers, as ImgLib2); objects get pixel coordinates by dividing by the calibration of
 //! `Settings/ImageData`, and keep every spot attribute (`POSITION_X` included) verbatim as a
-//! feature. TrackMate's graph is undirected; links are oriented forward in time.
+//! feature. TrackMate's graph is undirected; links are oriented forward in time. Edges that go
+//! round in a cycle in the direction the file lists them are refused (see [`closing_edge`]).
 
 use crate::annotations::tracks::{Edge, Node, TrackGraph, TrackSet};
 use serde_json::{Map, Value};
@@ -77,6 +78,48 @@ fn attr_value(v: &str) -> Value {
             .unwrap_or(Value::Null),
         Err(_) => Value::String(v.to_string()),
     }
+}
+
+/// The index of an edge that closes a directed cycle among `edges` (node indices below `n`),
+/// found by an iterative depth-first search (a back edge is on a cycle).
+///
+/// TrackMate's graph is undirected and the reader orients every edge forward in time, so a
+/// cycle is only visible in the direction the file lists the edges. TrackMate writes each edge
+/// from the earlier spot to the later one: edges that go round in a circle as listed are a
+/// hand edit or a corrupt file, not a lineage.
+fn closing_edge(n: usize, edges: &[(usize, usize)]) -> Option<usize> {
+    let mut out = vec![Vec::new(); n];
+    for (k, &(s, t)) in edges.iter().enumerate() {
+        out[s].push((t, k));
+    }
+    // 0: not seen, 1: on the current path, 2: done.
+    let mut state = vec![0u8; n];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for start in 0..n {
+        if state[start] != 0 {
+            continue;
+        }
+        state[start] = 1;
+        stack.push((start, 0));
+        while let Some((u, i)) = stack.last_mut() {
+            let u = *u;
+            let Some(&(v, k)) = out[u].get(*i) else {
+                state[u] = 2;
+                stack.pop();
+                continue;
+            };
+            *i += 1;
+            match state[v] {
+                0 => {
+                    state[v] = 1;
+                    stack.push((v, 0));
+                }
+                1 => return Some(k),
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// Reads a TrackMate XML file.
@@ -239,6 +282,8 @@ pub fn read(path: &Path) -> Result<Read, Error> {
     let mut edge_props = Vec::new();
     let mut tracks = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // Edges as the file lists them, SPOT_SOURCE_ID -> SPOT_TARGET_ID (spot indices).
+    let mut listed = Vec::new();
     if let Some(all) = child(model, "AllTracks") {
         for tr in all.children().filter(|c| c.has_tag_name("Track")) {
             let tid: i64 = tr
@@ -283,12 +328,14 @@ pub fn read(path: &Path) -> Result<Read, Error> {
                         format!("an edge of track {tid} links spot {s} to itself"),
                     ));
                 }
+                let written = (at[&s], at[&t], e);
                 if nodes[at[&s]].t > nodes[at[&t]].t {
                     std::mem::swap(&mut s, &mut t);
                 }
                 if !seen.insert((s, t)) {
                     continue; // undirected simple graph: one edge per pair
                 }
+                listed.push(written);
                 let mut m = Map::new();
                 for a in e.attributes() {
                     if !matches!(a.name(), "SPOT_SOURCE_ID" | "SPOT_TARGET_ID") {
@@ -306,6 +353,19 @@ pub fn read(path: &Path) -> Result<Read, Error> {
                 edge_props.push(m);
             }
         }
+    }
+    let pairs: Vec<(usize, usize)> = listed.iter().map(|&(s, t, _)| (s, t)).collect();
+    if let Some(k) = closing_edge(nodes.len(), &pairs) {
+        let (s, t, e) = listed[k];
+        return Err(bad(
+            e,
+            format!(
+                "the edge from spot {} (frame {}) to spot {} (frame {}) closes a cycle of \
+                 edges as listed (SPOT_SOURCE_ID -> SPOT_TARGET_ID); TrackMate lists each edge \
+                 from the earlier spot to the later one",
+                nodes[s].id, nodes[s].t, nodes[t].id, nodes[t].t
+            ),
+        ));
     }
     for id in &filtered {
         if !tracks.iter().any(|t| t.id == *id) {
@@ -392,6 +452,15 @@ mod tests {
             let e = read(&p).unwrap_err().to_string();
             assert_eq!(e, format!("{}:3: {want}", p.display()));
         }
+    }
+
+    #[test]
+    fn cycles_of_edges_as_listed_are_found() {
+        assert_eq!(closing_edge(3, &[(0, 1), (1, 2)]), None);
+        // A split and a merge (a diamond) is no cycle.
+        assert_eq!(closing_edge(4, &[(0, 1), (0, 2), (1, 3), (2, 3)]), None);
+        assert_eq!(closing_edge(3, &[(0, 1), (1, 2), (2, 0)]), Some(2));
+        assert_eq!(closing_edge(4, &[(3, 3)]), Some(0));
     }
 
     #[test]

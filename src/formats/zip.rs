@@ -291,6 +291,7 @@ pub fn list(path: &Path) -> Result<(Vec<Entry>, String), Error> {
     f.seek(SeekFrom::Start(cd_off)).map_err(io(path))?;
     f.read_exact(&mut cd).map_err(io(path))?;
     let mut entries = Vec::new();
+    let mut names = std::collections::HashSet::new();
     let mut i = 0usize;
     while entries.len() < n as usize {
         if i + 46 > cd.len() || cd[i..i + 4] != 0x0201_4b50u32.to_le_bytes() {
@@ -336,7 +337,11 @@ pub fn list(path: &Path) -> Result<(Vec<Entry>, String), Error> {
             method,
             offset,
         };
-        if let Some(message) = entry_problem(&entry, csize, len) {
+        let message = entry_problem(&entry, csize, len).or_else(|| {
+            (!names.insert(entry.name.clone()))
+                .then(|| "listed twice; an archive holds one entry per name".to_string())
+        });
+        if let Some(message) = message {
             return Err(Error::Entry {
                 path: path.to_path_buf(),
                 entry: entry.name,
@@ -348,6 +353,11 @@ pub fn list(path: &Path) -> Result<(Vec<Entry>, String), Error> {
     }
     Ok((entries, comment))
 }
+
+/// Compression methods a reader of OME-Zarr zips meets: STORED (what RFC-9 asks for, and what
+/// [`write`] makes) and DEFLATE (what general-purpose zip tools make by default).
+const STORED: u16 = 0;
+const DEFLATED: u16 = 8;
 
 /// Deflate expands at most 1032 times; any larger ratio is a lie or a bomb.
 const MAX_RATIO: u64 = 1032;
@@ -364,6 +374,13 @@ fn entry_problem(e: &Entry, csize: u64, archive_len: u64) -> Option<String> {
     }
     if n.split(['/', '\\']).any(|c| c == "..") {
         return Some("a path that leaves the archive (`..`)".into());
+    }
+    if !matches!(e.method, STORED | DEFLATED) {
+        return Some(format!(
+            "compression method {}; an OME-Zarr zip stores its entries (method 0, as RFC-9 \
+             asks) or deflates them (8)",
+            e.method
+        ));
     }
     if e.offset.saturating_add(30).saturating_add(csize) > archive_len {
         return Some(format!(
@@ -484,5 +501,33 @@ mod tests {
         }
         let e = list(Path::new("/dev/zero")).unwrap_err();
         assert!(matches!(e, Error::Input(_)), "{e}");
+    }
+
+    #[test]
+    fn unknown_methods_and_duplicate_names_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::write(&src, b"abc").unwrap();
+        let out = d.path().join("a.zip");
+        let files = [
+            ("zarr.json".to_string(), src.clone()),
+            ("zarr.json".into(), src),
+        ];
+        write(&out, &files, "").unwrap();
+        let e = list(&out).unwrap_err().to_string();
+        assert!(
+            e.ends_with("entry \"zarr.json\": listed twice; an archive holds one entry per name"),
+            "{e}"
+        );
+        let p = archive(d.path(), "x", 3);
+        let mut bytes = std::fs::read(&p).unwrap();
+        let cd = bytes
+            .windows(4)
+            .rposition(|w| w == 0x0201_4b50u32.to_le_bytes())
+            .unwrap();
+        bytes[cd + 10] = 99;
+        std::fs::write(&p, bytes).unwrap();
+        let e = list(&p).unwrap_err().to_string();
+        assert!(e.contains("entry \"x\": compression method 99;"), "{e}");
     }
 }
