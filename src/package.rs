@@ -412,27 +412,7 @@ pub fn check_relative_path(rel: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What a file type is, for messages.
-pub fn kind_of(ft: &fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_symlink() {
-        "symbolic link"
-    } else if ft.is_dir() {
-        "folder"
-    } else if ft.is_file() {
-        "regular file"
-    } else if ft.is_fifo() {
-        "FIFO"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_block_device() {
-        "block device"
-    } else if ft.is_char_device() {
-        "character device"
-    } else {
-        "special file"
-    }
-}
+pub use crate::formats::input::kind_of;
 
 /// `path` relative to `root`: a path starting with `root` (give `root.join(rel)`, which is
 /// unambiguous even when `root` is relative) has it stripped, another absolute one is outside,

@@ -1004,8 +1004,7 @@ mod tests {
         std::fs::create_dir(&p).unwrap();
         let e = read(&p).unwrap_err();
         assert!(
-            e.to_string()
-                .ends_with("is a directory, not a regular file"),
+            e.to_string().ends_with("is a folder, not a regular file"),
             "{e}"
         );
     }

@@ -94,18 +94,23 @@ pub enum InputError {
     },
 }
 
-fn kind_of(t: std::fs::FileType) -> &'static str {
+/// What a file type is, for messages.
+pub fn kind_of(ft: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
-    if t.is_dir() {
-        "directory"
-    } else if t.is_fifo() {
+    if ft.is_symlink() {
+        "symbolic link"
+    } else if ft.is_dir() {
+        "folder"
+    } else if ft.is_file() {
+        "regular file"
+    } else if ft.is_fifo() {
         "FIFO"
-    } else if t.is_char_device() {
-        "character device"
-    } else if t.is_block_device() {
-        "block device"
-    } else if t.is_socket() {
+    } else if ft.is_socket() {
         "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
     } else {
         "special file"
     }
@@ -122,7 +127,7 @@ pub fn open_regular(path: &Path) -> Result<File, InputError> {
     };
     let not_regular = |t: std::fs::FileType| InputError::NotRegular {
         path: path.to_path_buf(),
-        kind: kind_of(t),
+        kind: kind_of(&t),
     };
     let t = std::fs::metadata(path).map_err(io)?.file_type();
     if !t.is_file() {
@@ -246,13 +251,7 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let e = read_capped(dir.path(), 10, "a sheet").unwrap_err();
-        assert!(matches!(
-            e,
-            InputError::NotRegular {
-                kind: "directory",
-                ..
-            }
-        ));
+        assert!(matches!(e, InputError::NotRegular { kind: "folder", .. }));
     }
 
     #[test]
