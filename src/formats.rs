@@ -154,7 +154,7 @@ impl Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A filesystem error.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -163,7 +163,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The TIFF decoder or encoder failed (truncated, corrupt, unsupported compression, …).
-    #[error("{path}: TIFF: {source}")]
+    #[error("{path}: TIFF")]
     Tiff {
         /// The file.
         path: PathBuf,
@@ -172,7 +172,7 @@ pub enum Error {
         source: ::tiff::TiffError,
     },
     /// PNG or JPEG decoding failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Image {
         /// The file.
         path: PathBuf,
@@ -189,7 +189,7 @@ pub enum Error {
         message: String,
     },
     /// A Zarr chunk could not be read or decoded.
-    #[error("{path}: chunk {chunk:?}: {source}")]
+    #[error("{path}: chunk {chunk:?}")]
     ZarrChunk {
         /// The array.
         path: PathBuf,

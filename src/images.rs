@@ -7,6 +7,7 @@
 use crate::formats::ome_zarr::{self, Multiscale, NgffVersion, WriteOptions};
 use crate::formats::tiff::{Compression, TiffSource};
 use crate::formats::{self, Limits, PlaneSource, SourceMeta};
+use crate::io_error::io;
 use crate::metadata::{
     AnnotationFile, AnnotationSet, AnnotationType, Axis, AxisType, DataType, ImageEntry, MaskKind,
     SpatialInfo,
@@ -31,14 +32,8 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
 }
 
 impl From<UpdateError<Error>> for Error {
@@ -47,13 +42,6 @@ impl From<UpdateError<Error>> for Error {
             UpdateError::Package(p) => Error::Package(p),
             UpdateError::Change(c) => c,
         }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -722,7 +710,7 @@ pub(crate) fn stage_images(
     // part of the package.
     if let Err(e) = crate::formats::store::make_durable(&images_dir) {
         cleanup(&done, false);
-        return Err(io(&images_dir)(e));
+        return Err(io(&images_dir)(e).into());
     }
     for (i, (a, _, tmp)) in done.iter().enumerate() {
         let fin = images_dir.join(format!("{}.ome.zarr", a.id));
@@ -733,7 +721,7 @@ pub(crate) fn stage_images(
         if let Err(e) = std::fs::rename(tmp, &fin) {
             cleanup(&done[..i], true);
             cleanup(&done[i..], false);
-            return Err(io(&fin)(e));
+            return Err(io(&fin)(e).into());
         }
     }
     Ok(StagedImages {

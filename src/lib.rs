@@ -23,6 +23,7 @@ pub mod edit;
 pub mod formats;
 pub mod images;
 pub mod info;
+pub mod io_error;
 pub mod loader;
 pub mod manifest;
 pub mod metadata;

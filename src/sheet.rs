@@ -61,7 +61,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// The merged metadata was refused.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Edit {
         /// The sheet.
         path: PathBuf,

@@ -13,6 +13,7 @@ use crate::formats::{
     SourceMeta,
 };
 use crate::images::{self, MaskOptions};
+use crate::io_error::io;
 use crate::metadata::{
     AnnotationFile, AnnotationSet, AnnotationType, Axis, AxisType, DataType, ImportRecord,
     MaskKind, SpatialInfo,
@@ -56,14 +57,8 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
 }
 
 impl From<UpdateError<Error>> for Error {
@@ -72,13 +67,6 @@ impl From<UpdateError<Error>> for Error {
             UpdateError::Package(p) => Error::Package(p),
             UpdateError::Change(c) => c,
         }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -343,9 +331,6 @@ fn check_against_image(set: &TrackSet, facts: &ImageFacts) -> Vec<String> {
                 node.id, node.x, node.y, w, h
             ));
         }
-        if out.len() >= 20 {
-            break;
-        }
     }
     out
 }
@@ -441,12 +426,7 @@ pub fn import_tracks(
             "{}: {} problem(s) in the tracks: {}",
             path.display(),
             problems.len(),
-            problems
-                .iter()
-                .take(10)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
+            crate::io_error::first_few_by(&problems, 10, "; ")
         )));
     }
     if let Some(f) = &facts {
@@ -456,7 +436,7 @@ pub fn import_tracks(
                 "{}: the tracks do not fit image {:?}: {}",
                 path.display(),
                 opts.image.as_deref().unwrap_or(""),
-                p.join("; ")
+                crate::io_error::first_few_by(&p, 5, "; ")
             )));
         }
     }
@@ -664,7 +644,7 @@ pub fn import_tracks(
     let result = lock
         .will_create(&store)
         .map_err(Error::from)
-        .and_then(|()| std::fs::rename(&staging, &store).map_err(io(&store)))
+        .and_then(|()| std::fs::rename(&staging, &store).map_err(|e| io(&store)(e).into()))
         .and_then(|()| {
             pkg.update_locked(&lock, |m| -> Result<(), Error> {
                 if let Some(l) = &staged_label {
@@ -913,7 +893,7 @@ pub fn export_tracks(pkg: &Package, set: &str, to: Target, out: &Path) -> Result
 pub fn check_stored(root: &Path, m: &crate::Manifest, set: &str) -> Vec<String> {
     let stored = match read_store(root, set) {
         Ok(s) => s,
-        Err(e) => return vec![format!("{e}")],
+        Err(e) => return vec![crate::io_error::chain(&e)],
     };
     let mut out = stored.set.graph.check();
     let Some(id) = &stored.image else {
@@ -928,7 +908,7 @@ pub fn check_stored(root: &Path, m: &crate::Manifest, set: &str) -> Vec<String> 
     let ms = match Multiscale::open(&root.join(&entry.path)) {
         Ok(ms) => ms,
         Err(e) => {
-            out.push(format!("image {id:?}: {e}"));
+            out.push(format!("image {id:?}: {}", crate::io_error::chain(&e)));
             return out;
         }
     };
@@ -940,7 +920,10 @@ pub fn check_stored(root: &Path, m: &crate::Manifest, set: &str) -> Vec<String> 
     let lms = match Multiscale::open(&root.join(labels)) {
         Ok(l) => l,
         Err(e) => {
-            out.push(format!("label image {labels}: {e}"));
+            out.push(format!(
+                "label image {labels}: {}",
+                crate::io_error::chain(&e)
+            ));
             return out;
         }
     };
@@ -962,7 +945,10 @@ pub fn check_stored(root: &Path, m: &crate::Manifest, set: &str) -> Vec<String> 
             for z in 0..planes_per_frame.max(1) {
                 match lms.read_plane(0, (t as u64 * planes_per_frame.max(1) + z) as usize) {
                     Ok(p) => values.extend(p.data.distinct_labels().unwrap_or_default()),
-                    Err(e) => problems.push(format!("frame {t} of {labels}: {e}")),
+                    Err(e) => problems.push(format!(
+                        "frame {t} of {labels}: {}",
+                        crate::io_error::chain(&e)
+                    )),
                 }
             }
             if problems.is_empty() {

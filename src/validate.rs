@@ -533,7 +533,10 @@ impl Checker<'_> {
             Err(e) => self.error(
                 "ome_zarr",
                 format!("{p}.path"),
-                format!("not a readable OME-Zarr image: {e}"),
+                format!(
+                    "not a readable OME-Zarr image: {}",
+                    crate::io_error::chain(&e)
+                ),
             ),
             Ok(ms) => {
                 let names = |axes: &[crate::metadata::Axis]| {
@@ -583,7 +586,10 @@ impl Checker<'_> {
                 self.error(
                     "ome_zarr",
                     format!("{p}.path"),
-                    format!("label {name:?} is not usable: {e}"),
+                    format!(
+                        "label {name:?} is not usable: {}",
+                        crate::io_error::chain(&e)
+                    ),
                 );
             }
         }
@@ -872,7 +878,12 @@ fn vector_file(root: &Path, m: &Manifest, rel: &str, image: Option<&str>) -> Vec
     let read = match geojson::read(&path, geojson::ReadOptions { skip_invalid: true }) {
         Ok(r) => r,
         Err(e) => {
-            issues.push(Issue::error("geojson", rel, None, e.to_string()));
+            issues.push(Issue::error(
+                "geojson",
+                rel,
+                None,
+                crate::io_error::chain(&e),
+            ));
             return issues;
         }
     };

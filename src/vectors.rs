@@ -15,6 +15,7 @@ use crate::annotations::{Polygon, Rle};
 use crate::formats::coco::{self, Annotation, Counts, Segmentation};
 use crate::formats::{geojson, points};
 use crate::images::{self, MaskOptions, Progress};
+use crate::io_error::io;
 use crate::metadata::{
     AnnotationFile, AnnotationSet, AnnotationType, ImageEntry, ImportRecord, Manifest, MaskKind,
     SpatialInfo,
@@ -48,14 +49,8 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
 }
 
 impl From<UpdateError<Error>> for Error {
@@ -64,13 +59,6 @@ impl From<UpdateError<Error>> for Error {
             UpdateError::Package(p) => Error::Package(p),
             UpdateError::Change(c) => c,
         }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 

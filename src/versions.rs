@@ -4,6 +4,7 @@
 //! kept content-addressed under `versions/objects/`; verification of the package against a
 //! record.
 
+use crate::io_error::io;
 use crate::package::{self, Package, LOCK_FILE, VERSIONS_DIR};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -19,13 +20,8 @@ pub const OBJECTS_DIR: &str = "objects";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file cannot be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
     /// A version record is malformed.
     #[error("{}: {message}", path.display())]
     Record {
@@ -77,13 +73,6 @@ pub enum Error {
     /// Package-level failure (lock, manifest).
     #[error(transparent)]
     Package(#[from] package::Error),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// One file of the package.
@@ -397,7 +386,7 @@ fn head_of(path: &Path) -> Result<Head, Error> {
 fn head_problems(root: &Path, all: &[(PathBuf, Record)]) -> (Vec<String>, Vec<String>) {
     let head = match read_head(root) {
         Ok(h) => h,
-        Err(e) => return (vec![e.to_string()], Vec::new()),
+        Err(e) => return (vec![crate::io_error::chain(&e)], Vec::new()),
     };
     let rel = |name: &str| format!("{VERSIONS_DIR}/{name}");
     let latest = all.last().map(|(p, _)| p);
@@ -433,7 +422,7 @@ fn head_problems(root: &Path, all: &[(PathBuf, Record)]) -> (Vec<String>, Vec<St
                     rel(&h.record),
                     h.record_sha256
                 )], Vec::new()),
-                Err(e) => (vec![e.to_string()], Vec::new()),
+                Err(e) => (vec![crate::io_error::chain(&e)], Vec::new()),
             }
         }
     }
@@ -446,7 +435,7 @@ pub fn records(root: &Path) -> Result<Vec<(PathBuf, Record)>, Error> {
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io(&dir)(e)),
+        Err(e) => return Err(io(&dir)(e).into()),
     };
     for e in entries {
         let p = e.map_err(io(&dir))?.path();

@@ -25,7 +25,7 @@ pub enum Error {
     #[error(transparent)]
     Input(#[from] crate::formats::input::InputError),
     /// The file cannot be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

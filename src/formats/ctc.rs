@@ -25,7 +25,7 @@ pub enum Error {
     #[error(transparent)]
     Input(#[from] crate::formats::input::InputError),
     /// A file cannot be read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

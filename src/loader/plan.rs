@@ -100,9 +100,12 @@ fn channel_values(
         .enumerate()
         .map(|(a, &s)| if Some(a) == c_axis { ch..ch + 1 } else { 0..s })
         .collect();
-    let d = ms
-        .read_region(l, &region)
-        .map_err(|e| image_err(id, format!("statistics level {l}: {e}")))?;
+    let d = ms.read_region(l, &region).map_err(|e| {
+        image_err(
+            id,
+            format!("statistics level {l}: {}", crate::io_error::chain(&e)),
+        )
+    })?;
     let mut v = values_f64(&d);
     v.retain(|x| x.is_finite());
     Ok(v)
@@ -204,7 +207,10 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
             }
             let problems = crate::split::check(m, s);
             if !problems.is_empty() {
-                return bad(format!("cannot load: {}", problems.join("; ")));
+                return bad(format!(
+                    "cannot load: {}",
+                    crate::io_error::first_few_by(&problems, 5, "; ")
+                ));
             }
             list.clone()
         }
@@ -226,7 +232,7 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
     };
     let mut files: HashMap<String, SetFile> = HashMap::new();
     if task != TaskKind::Images {
-        for f in vectors::set_files(&pkg, &set).map_err(|e| task_err(e.to_string()))? {
+        for f in vectors::set_files(&pkg, &set).map_err(|e| task_err(crate::io_error::chain(&e)))? {
             let image = match &f {
                 SetFile::Vector { image, .. } | SetFile::Mask { image, .. } => image.clone(),
             };
@@ -265,7 +271,7 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
     for (si, id) in ids.iter().enumerate() {
         let ms = pkg
             .open_image(id)
-            .map_err(|e| image_err(id, e.to_string()))?;
+            .map_err(|e| image_err(id, crate::io_error::chain(&e)))?;
         let level = cfg.level;
         let Some(lvl) = ms.levels.get(level) else {
             return Err(image_err(
@@ -329,7 +335,9 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
             label: name, kind, ..
         }) = files.get(id)
         {
-            let lms = ms.label(name).map_err(|e| image_err(id, e.to_string()))?;
+            let lms = ms
+                .label(name)
+                .map_err(|e| image_err(id, crate::io_error::chain(&e)))?;
             let Some(ll) = lms.levels.get(level) else {
                 return Err(image_err(
                     id,
@@ -422,7 +430,7 @@ pub(super) fn build(cfg: LoaderBuilder) -> Result<Loader, Error> {
         let mut class = None;
         if let Some(SetFile::Vector { path, .. }) = files.get(id) {
             let c = geojson::read(path, geojson::ReadOptions::default())
-                .map_err(|e| task_err(format!("image {id:?}: {e}")))?
+                .map_err(|e| task_err(format!("image {id:?}: {}", crate::io_error::chain(&e))))?
                 .collection;
             class = c.image_labels.first().map(|l| class_id(Some(&l.class)));
             for (k, o) in c.objects.iter().enumerate() {
@@ -722,9 +730,12 @@ fn label_foreground(
     let mut region: Vec<Range<u64>> = label_fixed.iter().map(|&i| i..i + 1).collect();
     region.push(0..ch);
     region.push(0..cw);
-    let d = lms
-        .read_region(l, &region)
-        .map_err(|e| image_err(id, format!("label level {l}: {e}")))?;
+    let d = lms.read_region(l, &region).map_err(|e| {
+        image_err(
+            id,
+            format!("label level {l}: {}", crate::io_error::chain(&e)),
+        )
+    })?;
     let v = values_f64(&d);
     let (cy, cx) = (h.div_ceil(ch), w.div_ceil(cw));
     let mut out = Vec::new();

@@ -126,7 +126,7 @@ impl ArrayReader {
         let path = root.join(level_path);
         let array = ome_zarr::open_array(root, level_path).map_err(|e| Error::Image {
             image: image.into(),
-            message: e.to_string(),
+            message: crate::io_error::chain(&e),
         })?;
         let shape = array.shape().to_vec();
         let grid = array.subchunk_grid();

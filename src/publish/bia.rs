@@ -12,6 +12,7 @@ use crate::formats::pagetab::{
     self, check_path, Attribute, FileList, FileRef, Link, Section, Submission,
 };
 use crate::formats::zip;
+use crate::io_error::{chain, io};
 use crate::metadata::completeness::{self, Level};
 use crate::metadata::{AnnotationType, ImageEntry, Manifest};
 use crate::package::{self, Package, ANNOTATIONS_DIR};
@@ -49,21 +50,8 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] crate::io_error::IoError),
 }
 
 /// Error or warning.
@@ -764,7 +752,7 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             {
                 Ok(n) => n,
                 Err(e) => {
-                    problems.push(error(key, format!("cannot be read: {e}")));
+                    problems.push(error(key, format!("cannot be read: {}", chain(&e))));
                     continue;
                 }
             };
@@ -999,7 +987,7 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                 Err(e) => {
                     problems.push(error(
                         format!("annotation_sets[{}]", set.id),
-                        format!("the tracks cannot be read: {e}"),
+                        format!("the tracks cannot be read: {}", chain(&e)),
                     ));
                     continue;
                 }
@@ -1089,7 +1077,7 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                     {
                         Ok(n) => n,
                         Err(e) => {
-                            problems.push(error(at, format!("cannot be read: {e}")));
+                            problems.push(error(at, format!("cannot be read: {}", chain(&e))));
                             continue;
                         }
                     };
@@ -1303,7 +1291,7 @@ pub fn publish(pkg: &Package, out: &Path, opts: &PublishOptions) -> Result<Publi
             // Put the earlier submission back rather than leave none.
             let _ = std::fs::rename(&old, out);
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(io(out)(e));
+            return Err(io(out)(e).into());
         }
         let _ = std::fs::remove_dir_all(&old);
     } else {
@@ -1569,17 +1557,6 @@ const ANNOTATION_TYPES: [&str; 11] = [
     "other",
 ];
 
-/// An error's message followed by its causes, for a problem's text.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text = format!("{text}: {c}");
-        cause = c.source();
-    }
-    text
-}
-
 /// Checks a written submission folder: the PageTab JSON and TSV agree; section types,
 /// attribute names and required attributes per BIA's template; references and associations
 /// resolve; every file list parses, names only existing files with valid paths, and
@@ -1609,9 +1586,9 @@ pub fn check(dir: &Path) -> Result<Vec<Problem>, Error> {
                 "says something other than submission.json",
             )),
             Ok(_) => {}
-            Err(e) => out.push(error("submission.tsv", e.to_string())),
+            Err(e) => out.push(error("submission.tsv", chain(&e))),
         },
-        Err(e) => out.push(error("submission.tsv", with_causes(&e))),
+        Err(e) => out.push(error("submission.tsv", chain(&e))),
     }
     let sattr = |n: &str| {
         sub.attributes
@@ -1791,7 +1768,7 @@ pub fn check(dir: &Path) -> Result<Vec<Problem>, Error> {
             let list = match FileList::read_tsv(&p) {
                 Ok(l) => l,
                 Err(e) => {
-                    out.push(error(&at, e.to_string()));
+                    out.push(error(&at, chain(&e)));
                     continue;
                 }
             };
@@ -1810,7 +1787,7 @@ pub fn check(dir: &Path) -> Result<Vec<Problem>, Error> {
                     ));
                 } else if path.ends_with(".ome.zarr.zip") {
                     match zip::list(&fp) {
-                        Err(e) => out.push(error(fl, e.to_string())),
+                        Err(e) => out.push(error(fl, chain(&e))),
                         Ok((entries, _)) => {
                             let first = entries.first().map(|e| e.name.as_str()).unwrap_or("");
                             if !matches!(first, "zarr.json" | ".zattrs" | ".zgroup") {

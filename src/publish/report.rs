@@ -32,7 +32,7 @@ const MARKER_FORMAT: &str = "mifa-report";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An image could not be rendered.
-    #[error("image {image:?}: {source}")]
+    #[error("image {image:?}")]
     Preview {
         /// Image id.
         image: String,
@@ -53,7 +53,7 @@ pub enum Error {
     #[error(transparent)]
     Geojson(#[from] geojson::Error),
     /// Reading a label image (for class counts) failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Label {
         /// The label image.
         path: PathBuf,
@@ -62,7 +62,7 @@ pub enum Error {
         source: formats::Error,
     },
     /// A filesystem operation on the site failed.
-    #[error("{}: {action}: {source}", path.display())]
+    #[error("{}: {action}", path.display())]
     Io {
         /// The path acted on.
         path: PathBuf,
@@ -349,13 +349,7 @@ fn build(
         let p = match preview::render(pkg, id, &popts) {
             Ok(p) => p,
             Err(e) => {
-                let mut msg = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg.push_str(&format!(": {s}"));
-                    src = s.source();
-                }
-                failed.push((id.clone(), msg));
+                failed.push((id.clone(), crate::io_error::chain(&e)));
                 continue;
             }
         };

@@ -1,33 +1,19 @@
 //! The `mifa` binary, run in temporary directories the way a user runs it.
 
-use assert_cmd::Command;
+use crate::common::{copy_dir, mifa, repo};
 use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-fn mifa() -> Command {
-    Command::cargo_bin("mifa").unwrap()
-}
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
 /// A fresh package in a temp dir.
 fn init(tmp: &Path) -> PathBuf {
     let pkg = tmp.join("pkg");
-    mifa()
-        .args(["init"])
-        .arg(&pkg)
-        .args([
-            "--title",
-            "Nuclei of HeLa cells imaged by widefield microscopy",
-            "--license",
-            "CC-BY-4.0",
-        ])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("created package"));
+    crate::common::init(
+        &pkg,
+        "Nuclei of HeLa cells imaged by widefield microscopy",
+        "CC-BY-4.0",
+    )
+    .stdout(predicate::str::contains("created package"));
     pkg
 }
 
@@ -39,19 +25,6 @@ fn validate_json(pkg: &Path) -> serde_json::Value {
         .output()
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -1,18 +1,16 @@
 //! Images and masks: TIFF/PNG/JPEG/OME-Zarr in, OME-Zarr (with labels) in the package, TIFF out.
 
+use crate::common::{init, mifa, quiet, repo};
 use mifa::formats::ome_zarr::{Multiscale, NgffVersion, WriteOptions};
 use mifa::formats::tiff::{Compression, TiffSource};
 use mifa::formats::{Limits, PlaneSource};
 use mifa::images::{self, AddOptions, MaskBatch, MaskOptions, Overrides};
+use mifa::io_error::chain;
 use mifa::metadata::{DataType, Manifest, MaskKind};
 use mifa::raster::PixelData;
 use mifa::Package;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
 
 fn new_package(tmp: &Path) -> Package {
     Package::create(
@@ -22,14 +20,12 @@ fn new_package(tmp: &Path) -> Package {
     .unwrap()
 }
 
-fn no_progress(_: u64) {}
-
 fn add(
     pkg: &mut Package,
     inputs: &[PathBuf],
     opts: &AddOptions,
 ) -> Result<Vec<images::Added>, images::Error> {
-    images::add_images(pkg, inputs, opts, &no_progress)
+    images::add_images(pkg, inputs, opts, &quiet)
 }
 
 /// All planes of a source, concatenated.
@@ -107,87 +103,24 @@ fn write_tiff_stack(path: &Path, dtype: DataType) {
     for p in 0..pages {
         // Values spread over the type's range, including extremes.
         let f = |i: usize| ((i * 7919 + p * 104_729) % 65_521) as f64 / 65_521.0;
+        // One page of colour type `$ct`, its values `$v` of the spread.
+        macro_rules! page {
+            ($ct:ty, $v:expr) => {{
+                let data: Vec<_> = (0..n).map(|i| ($v)(f(i))).collect();
+                enc.write_image::<$ct>(w, h, &data).unwrap()
+            }};
+        }
         match dtype {
-            DataType::Uint8 => enc
-                .write_image::<ct::Gray8>(
-                    w,
-                    h,
-                    &(0..n).map(|i| (f(i) * 255.0) as u8).collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Uint16 => enc
-                .write_image::<ct::Gray16>(
-                    w,
-                    h,
-                    &(0..n).map(|i| (f(i) * 65535.0) as u16).collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Uint32 => enc
-                .write_image::<ct::Gray32>(
-                    w,
-                    h,
-                    &(0..n).map(|i| (f(i) * 4e9) as u32).collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Uint64 => enc
-                .write_image::<ct::Gray64>(
-                    w,
-                    h,
-                    &(0..n).map(|i| (f(i) * 1.8e19) as u64).collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Int8 => enc
-                .write_image::<ct::GrayI8>(
-                    w,
-                    h,
-                    &(0..n)
-                        .map(|i| (f(i) * 255.0 - 128.0) as i8)
-                        .collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Int16 => enc
-                .write_image::<ct::GrayI16>(
-                    w,
-                    h,
-                    &(0..n)
-                        .map(|i| (f(i) * 65535.0 - 32768.0) as i16)
-                        .collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Int32 => enc
-                .write_image::<ct::GrayI32>(
-                    w,
-                    h,
-                    &(0..n)
-                        .map(|i| (f(i) * 4e9 - 2e9) as i32)
-                        .collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Int64 => enc
-                .write_image::<ct::GrayI64>(
-                    w,
-                    h,
-                    &(0..n)
-                        .map(|i| (f(i) * 1.8e19 - 9e18) as i64)
-                        .collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Float32 => enc
-                .write_image::<ct::Gray32Float>(
-                    w,
-                    h,
-                    &(0..n)
-                        .map(|i| (f(i) - 0.5) as f32 * 1e3)
-                        .collect::<Vec<_>>(),
-                )
-                .unwrap(),
-            DataType::Float64 => enc
-                .write_image::<ct::Gray64Float>(
-                    w,
-                    h,
-                    &(0..n).map(|i| (f(i) - 0.5) * 1e-3).collect::<Vec<_>>(),
-                )
-                .unwrap(),
+            DataType::Uint8 => page!(ct::Gray8, |x: f64| (x * 255.0) as u8),
+            DataType::Uint16 => page!(ct::Gray16, |x: f64| (x * 65535.0) as u16),
+            DataType::Uint32 => page!(ct::Gray32, |x: f64| (x * 4e9) as u32),
+            DataType::Uint64 => page!(ct::Gray64, |x: f64| (x * 1.8e19) as u64),
+            DataType::Int8 => page!(ct::GrayI8, |x: f64| (x * 255.0 - 128.0) as i8),
+            DataType::Int16 => page!(ct::GrayI16, |x: f64| (x * 65535.0 - 32768.0) as i16),
+            DataType::Int32 => page!(ct::GrayI32, |x: f64| (x * 4e9 - 2e9) as i32),
+            DataType::Int64 => page!(ct::GrayI64, |x: f64| (x * 1.8e19 - 9e18) as i64),
+            DataType::Float32 => page!(ct::Gray32Float, |x: f64| (x - 0.5) as f32 * 1e3),
+            DataType::Float64 => page!(ct::Gray64Float, |x: f64| (x - 0.5) * 1e-3),
             DataType::Bool => unreachable!("TIFF has no bool"),
         }
     }
@@ -373,7 +306,7 @@ fn rgb_jpeg_and_3d_stack_with_a_mask_added_later() {
         "nuclei",
         MaskKind::Instance,
         &MaskOptions::default(),
-        &no_progress,
+        &quiet,
     )
     .unwrap();
     assert_eq!(n, 51); // the stardist README: 51 objects
@@ -393,7 +326,7 @@ fn rgb_jpeg_and_3d_stack_with_a_mask_added_later() {
         "wrong",
         MaskKind::Instance,
         &MaskOptions::default(),
-        &no_progress,
+        &quiet,
     )
     .unwrap_err();
     assert!(
@@ -412,7 +345,7 @@ fn rgb_jpeg_and_3d_stack_with_a_mask_added_later() {
         "nuclei",
         MaskKind::Instance,
         &MaskOptions::default(),
-        &no_progress,
+        &quiet,
     )
     .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
@@ -583,7 +516,7 @@ fn bad_inputs_leave_the_package_as_it_was() {
         "cells",
         MaskKind::Instance,
         &MaskOptions::default(),
-        &no_progress,
+        &quiet,
     )
     .unwrap_err()
     .to_string();
@@ -641,18 +574,7 @@ fn bad_inputs_leave_the_package_as_it_was() {
 fn cli_add_with_masks_then_export() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = tmp.path().join("p");
-    let mifa = || assert_cmd::Command::cargo_bin("mifa").unwrap();
-    mifa()
-        .args(["init"])
-        .arg(&pkg)
-        .args([
-            "--title",
-            "Images imported through the command line",
-            "--license",
-            "CC0-1.0",
-        ])
-        .assert()
-        .success();
+    init(&pkg, "Images imported through the command line", "CC0-1.0");
     let masks = tmp.path().join("masks");
     fs::create_dir(&masks).unwrap();
     fs::copy(
@@ -1030,11 +952,11 @@ fn a_corrupt_chunk_is_named_in_the_error() {
     fs::write(dir.join("0/c/1/0/0"), b"not zstd at all").unwrap();
     let ms = Multiscale::open(&dir).unwrap();
     ms.read_plane(0, 0).unwrap();
-    let err = ms.read_plane(0, 1).unwrap_err().to_string();
+    // The chunk is named by the error, the decoder's reason by its source.
+    let err = chain(&ms.read_plane(0, 1).unwrap_err());
     assert!(err.contains("stack.ome.zarr/0: chunk [1, 0, 0]: "), "{err}");
-    let err = images::export_tiff(&pkg, &tmp.path().join("out"), Compression::None)
-        .unwrap_err()
-        .to_string();
+    let err =
+        chain(&images::export_tiff(&pkg, &tmp.path().join("out"), Compression::None).unwrap_err());
     assert!(err.contains("stack.ome.zarr/0: chunk [1, 0, 0]: "), "{err}");
 }
 
@@ -1051,7 +973,7 @@ fn a_label_whose_shape_differs_from_its_image_is_refused() {
         "cells",
         MaskKind::Instance,
         &MaskOptions::default(),
-        &no_progress,
+        &quiet,
     )
     .unwrap();
     let dir = pkg.root().join("images/stack.ome.zarr");
@@ -1071,18 +993,7 @@ fn a_label_whose_shape_differs_from_its_image_is_refused() {
 fn cli_max_decode_mb_sets_the_decode_cap() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = tmp.path().join("p");
-    let mifa = || assert_cmd::Command::cargo_bin("mifa").unwrap();
-    mifa()
-        .args(["init"])
-        .arg(&pkg)
-        .args([
-            "--title",
-            "Decode caps from the command line",
-            "--license",
-            "CC0-1.0",
-        ])
-        .assert()
-        .success();
+    init(&pkg, "Decode caps from the command line", "CC0-1.0");
     // 1000 x 600 RGB: 1.8 MB decoded.
     let img = image::RgbImage::from_fn(1000, 600, |x, y| image::Rgb([x as u8, y as u8, 7]));
     let png = tmp.path().join("wide.png");

@@ -1,7 +1,7 @@
 //! Vector annotations: third-party files read correctly, COCO and GeoJSON through a package
 //! and back, bad input named and refused without touching the package.
 
-use assert_cmd::Command;
+use crate::common::{init, mifa, repo};
 use mifa::annotations::contour::signed_area2;
 use mifa::annotations::shapes::Geometry;
 use mifa::annotations::Rle;
@@ -12,29 +12,11 @@ use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-fn mifa() -> Command {
-    Command::cargo_bin("mifa").unwrap()
-}
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
 /// A package holding the reference libraries' 64×64 blobs image (id `blobs`, so that COCO's
 /// `blobs.png` matches it) with its `cells` labels.
 fn blobs_package(tmp: &Path) -> PathBuf {
     let pkg = tmp.join("pkg");
-    mifa()
-        .args([
-            "init",
-            pkg.to_str().unwrap(),
-            "--title",
-            "Binary blobs with their labels, for tests",
-            "--license",
-            "CC0-1.0",
-        ])
-        .assert()
-        .success();
+    init(&pkg, "Binary blobs with their labels, for tests", "CC0-1.0");
     mifa()
         .arg("add")
         .arg(&pkg)
@@ -523,17 +505,7 @@ fn masks_trace_to_polygons_and_rasterise_back_exactly() {
 fn failed_coco_import_takes_its_images_back() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = tmp.path().join("pkg");
-    mifa()
-        .args([
-            "init",
-            pkg.to_str().unwrap(),
-            "--title",
-            "Rollback of images added for a COCO file",
-            "--license",
-            "CC0-1.0",
-        ])
-        .assert()
-        .success();
+    init(&pkg, "Rollback of images added for a COCO file", "CC0-1.0");
     let imgs = tmp.path().join("imgs");
     fs::create_dir_all(&imgs).unwrap();
     image::GrayImage::new(64, 64)
@@ -639,17 +611,7 @@ fn failed_coco_import_takes_its_images_back() {
 fn coco_file_names_never_leave_the_images_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = tmp.path().join("pkg");
-    mifa()
-        .args([
-            "init",
-            pkg.to_str().unwrap(),
-            "--title",
-            "COCO file names kept inside their folder",
-            "--license",
-            "CC0-1.0",
-        ])
-        .assert()
-        .success();
+    init(&pkg, "COCO file names kept inside their folder", "CC0-1.0");
     let imgs = tmp.path().join("imgs");
     fs::create_dir_all(&imgs).unwrap();
     let outside = tmp.path().join("outside");

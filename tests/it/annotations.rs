@@ -1,13 +1,13 @@
 //! Annotation models against real files written by other tools.
 
+use crate::common::repo;
 use mifa::annotations::Rle;
-use std::path::Path;
 
 /// The 734 compressed RLE masks of cocoapi's results sample decode, re-encode to the same
 /// strings, and give the areas and boxes pycocotools 2.0.11 computed for them.
 #[test]
 fn cocoapi_results_rle_round_trip_with_pycocotools_areas_and_boxes() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cocoapi_results");
+    let dir = repo("tests/fixtures/cocoapi_results");
     let text =
         std::fs::read_to_string(dir.join("instances_val2014_fakesegm100_results.json")).unwrap();
     let results: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
@@ -51,7 +51,7 @@ fn dsb_mask_to_polygons_to_mask_is_exact() {
     use mifa::annotations::contour::{rasterise, trace};
     use mifa::formats::{tiff::TiffSource, Limits, PlaneSource};
     use mifa::raster::PixelData;
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/dsb2018/mask2d.tif");
+    let path = repo("examples/data/dsb2018/mask2d.tif");
     let mut src = TiffSource::open(&path, &Limits::default()).unwrap();
     let PixelData::U16(mask) = src.read_plane(0).unwrap().data else {
         panic!("uint16 mask")

@@ -2,21 +2,11 @@
 //! folder that passes our structural check, every refusal writes nothing, and the check finds
 //! broken submissions (missing files, dangling associations, bad file lists, unknown names).
 
-mod common;
-
-use assert_cmd::Command;
+use crate::common::{mifa, repo, walk};
 use mifa::formats::{pagetab, zip};
 use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-fn mifa() -> Command {
-    Command::cargo_bin("mifa").unwrap()
-}
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
 
 fn run(args: &[&str]) {
     mifa().args(args).assert().success();
@@ -206,7 +196,7 @@ fn the_package_publishes_to_a_submission_that_passes_the_check() {
         .iter()
         .all(|e| e.method == 0 && !e.name.starts_with("labels")));
     let root = pkg.join("images/nuclei.ome.zarr");
-    let files: Vec<PathBuf> = common::walk(&root)
+    let files: Vec<PathBuf> = walk(&root)
         .into_iter()
         .filter(|p| !p.strip_prefix(&root).unwrap().starts_with("labels"))
         .collect();

@@ -2,7 +2,7 @@
 //! with its masks and exported back unchanged; bad input refused with file, line and ids,
 //! leaving the package untouched; `mifa validate` catching broken stores.
 
-use assert_cmd::Command;
+use crate::common::{copy_dir, init, mifa, repo};
 use mifa::annotations::tracks::{Edge, Node, Stats, TrackGraph, TrackSet};
 use mifa::formats::{biotracks, ctc, geff, tiff::TiffSource, trackmate, Limits, PlaneSource};
 use predicates::prelude::*;
@@ -10,26 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tracks")
-        .join(rel)
-}
-
-fn mifa() -> Command {
-    Command::cargo_bin("mifa").unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
-    }
+    repo("tests/fixtures/tracks").join(rel)
 }
 
 fn counts(s: Stats) -> (usize, usize, usize) {
@@ -175,12 +156,7 @@ fn package_with_movie(tmp: &Path, masks: &Path, frames: usize) -> PathBuf {
         }
     }
     let pkg = tmp.join("pkg");
-    mifa()
-        .arg("init")
-        .arg(&pkg)
-        .args(["--title", "Tracked cells", "--license", "CC0-1.0"])
-        .assert()
-        .success();
+    init(&pkg, "Tracked cells", "CC0-1.0");
     mifa()
         .arg("add")
         .arg(&pkg)
@@ -333,12 +309,7 @@ fn refused(pkg: &Path, args: &[&str], path: &Path, message: &str) {
 fn bad_input_is_refused_with_file_line_and_ids() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = tmp.path().join("pkg");
-    mifa()
-        .arg("init")
-        .arg(&pkg)
-        .args(["--title", "Tracked cells", "--license", "CC0-1.0"])
-        .assert()
-        .success();
+    init(&pkg, "Tracked cells", "CC0-1.0");
     // CTC: a line with three columns; a mask file missing.
     let ctc_dir = tmp.path().join("ctc");
     copy_dir(&fixture("ctc/ctc_tiny/01_RES"), &ctc_dir);

@@ -2,9 +2,7 @@
 //! something, HTML escaping, atomic replacement of an earlier report, refusal of other folders,
 //! thumbnail selection and packages without images.
 
-mod common;
-
-use common::walk;
+use crate::common::{quiet, repo, walk};
 use mifa::edit::{add_person, PersonList};
 use mifa::metadata::{Manifest, MaskKind, Person};
 use mifa::publish::preview::{self, PreviewOptions};
@@ -12,12 +10,6 @@ use mifa::publish::report::{write_report, ReportOptions, MARKER};
 use mifa::{images, tracks, vectors, versions, Package};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-fn quiet(_: u64) {}
 
 fn person(name: &str, orcid: &str, role: &str) -> Person {
     serde_json::from_value(serde_json::json!({"name": name, "orcid": orcid, "roles": [role]}))

@@ -2,21 +2,10 @@
 //! change annotations, release again; diff object by object; the first annotators keep their
 //! credit; one flipped byte is found) and the refusals.
 
-mod common;
-
-use assert_cmd::Command;
-use common::walk;
+use crate::common::{init, mifa, repo, walk};
 use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-fn mifa() -> Command {
-    Command::cargo_bin("mifa").unwrap()
-}
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
 
 fn square(id: u32, x: f64, y: f64) -> String {
     format!(
@@ -37,17 +26,11 @@ fn geojson(features: &[String]) -> String {
 fn package(tmp: &Path) -> PathBuf {
     let pkg = tmp.join("pkg");
     let p = pkg.to_str().unwrap();
-    mifa()
-        .args([
-            "init",
-            p,
-            "--title",
-            "Versioned nuclei annotations for the release tests",
-            "--license",
-            "CC0-1.0",
-        ])
-        .assert()
-        .success();
+    init(
+        p,
+        "Versioned nuclei annotations for the release tests",
+        "CC0-1.0",
+    );
     mifa()
         .args(["add", p])
         .arg(repo("examples/data/dsb2018/img2d.tif"))

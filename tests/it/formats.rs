@@ -2,14 +2,13 @@
 //! the message in its `expected.txt`. Also keeps `formats/manifest/schema.json` identical to the
 //! schema generated from the Rust types, and validates every fixture against that file.
 
+use crate::common::{copy_dir, repo};
 use mifa::validate::validate;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 fn fixture_dirs(kind: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("formats/manifest")
-        .join(kind);
+    let root = repo("formats/manifest").join(kind);
     let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.unwrap().path())
@@ -58,7 +57,7 @@ fn invalid_manifests_fail_with_expected_message() {
 
 #[test]
 fn complete_fixture_has_full_required_coverage() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/manifest/valid/complete");
+    let dir = repo("formats/manifest/valid/complete");
     let report = validate(&dir).unwrap();
     assert!(report.warnings().is_empty(), "{:#?}", report.warnings());
     let c = report.completeness.unwrap();
@@ -67,8 +66,7 @@ fn complete_fixture_has_full_required_coverage() {
 
 #[test]
 fn unknown_keys_are_warned_about_and_kept() {
-    let src =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/manifest/valid/unknown-keys-kept");
+    let src = repo("formats/manifest/valid/unknown-keys-kept");
     let report = validate(&src).unwrap();
     let warned: Vec<String> = report
         .warnings()
@@ -106,22 +104,9 @@ fn unknown_keys_are_warned_about_and_kept() {
     assert_eq!(after, expected);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            fs::create_dir_all(&dest).unwrap();
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
 #[test]
 fn schema_file_matches_the_types() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/manifest/schema.json");
+    let path = repo("formats/manifest/schema.json");
     let on_disk = fs::read_to_string(&path).unwrap();
     assert!(
         on_disk == mifa::manifest::schema_text(),
@@ -134,7 +119,7 @@ fn schema_file_matches_the_types() {
 /// fixture and every manifest mifa writes.
 #[test]
 fn committed_schema_accepts_valid_fixtures_and_our_output() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/manifest/schema.json");
+    let path = repo("formats/manifest/schema.json");
     let schema: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
@@ -161,10 +146,7 @@ fn committed_schema_accepts_valid_fixtures_and_our_output() {
 
 /// Files of `formats/<format>/<kind>/` (not the `.expected` sidecars), sorted.
 fn fixture_files(format: &str, kind: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("formats")
-        .join(format)
-        .join(kind);
+    let root = repo("formats").join(format).join(kind);
     let mut files: Vec<PathBuf> = fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.unwrap().path())

@@ -2,10 +2,7 @@
 //! is checked against its window, and batches are compared across worker counts, resumption
 //! and shards.
 
-mod common;
-
-use assert_cmd::Command;
-use common::walk;
+use crate::common::{init, mifa, walk};
 use mifa::loader::{Augment, Batch, Error, Loader, Sampling, State, Subset, TaskKind};
 use predicates::prelude::*;
 use std::collections::BTreeSet;
@@ -14,10 +11,6 @@ use std::path::{Path, PathBuf};
 
 const H: u32 = 40;
 const W: u32 = 56;
-
-fn mifa() -> Command {
-    Command::cargo_bin("mifa").unwrap()
-}
 
 /// Pixel value of image `i` at `(y, x)`: unique per image and position.
 fn value(i: u32, y: u32, x: u32) -> u16 {
@@ -60,17 +53,7 @@ fn package(tmp: &Path, n: u32, extra: &[&str]) -> PathBuf {
         write_tiff(&msk.join(format!("img_{i}.tif")), &m);
     }
     let pkg = tmp.join("pkg");
-    mifa()
-        .args([
-            "init",
-            pkg.to_str().unwrap(),
-            "--title",
-            "Loader test package with coded pixels",
-            "--license",
-            "CC0-1.0",
-        ])
-        .assert()
-        .success();
+    init(&pkg, "Loader test package with coded pixels", "CC0-1.0");
     let mut add = mifa();
     add.arg("add").arg(&pkg);
     for i in 0..n {
