@@ -17,6 +17,11 @@ fn init(tmp: &Path) -> PathBuf {
     pkg
 }
 
+/// `mifa meta import PKG SHEET`, to be checked by the caller.
+fn meta_import(pkg: &Path, sheet: &Path) -> assert_cmd::assert::Assert {
+    mifa().args(["meta", "import"]).arg(pkg).arg(sheet).assert()
+}
+
 fn validate_json(pkg: &Path) -> serde_json::Value {
     let out = mifa()
         .arg("validate")
@@ -366,11 +371,7 @@ fn not_a_package() {
 fn meta_import_of_the_demo_sheet_then_get_and_unset() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = init(tmp.path());
-    mifa()
-        .args(["meta", "import"])
-        .arg(&pkg)
-        .arg(repo("examples/data/dsb2018/metadata.tsv"))
-        .assert()
+    meta_import(&pkg, &repo("examples/data/dsb2018/metadata.tsv"))
         .success()
         .stdout(predicate::str::contains("value(s) changed"));
     mifa()
@@ -388,11 +389,7 @@ fn meta_import_of_the_demo_sheet_then_get_and_unset() {
         .success()
         .stdout("10.1038/s41592-019-0612-7\n");
     // Importing twice changes nothing: sheets merge, they do not duplicate.
-    mifa()
-        .args(["meta", "import"])
-        .arg(&pkg)
-        .arg(repo("examples/data/dsb2018/metadata.tsv"))
-        .assert()
+    meta_import(&pkg, &repo("examples/data/dsb2018/metadata.tsv"))
         .success()
         .stdout(predicate::str::contains(": 0 value(s) changed"));
     mifa()
@@ -428,20 +425,10 @@ fn meta_import_yaml_and_json_and_bad_rows() {
         "study:\n  description: Nuclei for segmentation\n  keywords:\n    - label: nucleus\n      curie: GO:0005634\nrembi:\n  specimens:\n    - id: s1\n      title: Fixed\n",
     )
     .unwrap();
-    mifa()
-        .args(["meta", "import"])
-        .arg(&pkg)
-        .arg(&yaml)
-        .assert()
-        .success();
+    meta_import(&pkg, &yaml).success();
     let json = tmp.path().join("sheet.json");
     fs::write(&json, r#"{"annotation_sets": [{"id": "nuclei", "title": "Nuclei", "types": ["segmentation_mask"]}]}"#).unwrap();
-    mifa()
-        .args(["meta", "import"])
-        .arg(&pkg)
-        .arg(&json)
-        .assert()
-        .success();
+    meta_import(&pkg, &json).success();
     mifa()
         .args(["author", "add"])
         .arg(&pkg)
@@ -467,29 +454,17 @@ fn meta_import_yaml_and_json_and_bad_rows() {
     let before = fs::read(pkg.join("mifa.json")).unwrap();
     let bad = tmp.path().join("bad.tsv");
     fs::write(&bad, "Study\nTitle\tA title long enough to pass the check\nLicence\tCC0-1.0\n\nBiosample\tb1\nOrgansim\tMus musculus\n").unwrap();
-    mifa()
-        .args(["meta", "import"])
-        .arg(&pkg)
-        .arg(&bad)
-        .assert()
+    meta_import(&pkg, &bad)
         .code(2)
         .stderr(predicate::str::contains("bad.tsv:6: unknown attribute \"Organsim\" in section Biosample; did you mean \"Organism\"?"));
     let bad_yaml = tmp.path().join("bad.yaml");
     fs::write(&bad_yaml, "study:\n  title: [unclosed\n").unwrap();
-    mifa()
-        .args(["meta", "import"])
-        .arg(&pkg)
-        .arg(&bad_yaml)
-        .assert()
+    meta_import(&pkg, &bad_yaml)
         .code(2)
         .stderr(predicate::str::contains("bad.yaml:"));
     let bad_value = tmp.path().join("v.tsv");
     fs::write(&bad_value, "Author\nName\tX\nORCID\t0000-0002-1825-0098\n").unwrap();
-    mifa()
-        .args(["meta", "import"])
-        .arg(&pkg)
-        .arg(&bad_value)
-        .assert()
+    meta_import(&pkg, &bad_value)
         .code(2)
         .stderr(predicate::str::contains("has check digit 8"));
     assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), before);
@@ -728,11 +703,7 @@ fn meta_set_refuses_paths_and_values_deeper_than_the_reader_accepts() {
         ));
     let sheet = tmp.path().join("deep.json");
     fs::write(&sheet, format!("{{\"study\": {{\"x\": {}}}}}", nested(100))).unwrap();
-    mifa()
-        .args(["meta", "import"])
-        .arg(&pkg)
-        .arg(&sheet)
-        .assert()
+    meta_import(&pkg, &sheet)
         .code(2)
         .stderr(predicate::str::contains(
             "deep.json:1: nested deeper than 64 levels",

@@ -38,48 +38,20 @@ fn read_all(src: &mut dyn PlaneSource) -> PixelData {
 fn concat(planes: Vec<PixelData>) -> PixelData {
     let mut it = planes.into_iter();
     let first = it.next().unwrap();
-    it.fold(first, |acc, p| match (acc, p) {
-        (PixelData::U8(mut a), PixelData::U8(b)) => {
-            a.extend(b);
-            PixelData::U8(a)
-        }
-        (PixelData::U16(mut a), PixelData::U16(b)) => {
-            a.extend(b);
-            PixelData::U16(a)
-        }
-        (PixelData::U32(mut a), PixelData::U32(b)) => {
-            a.extend(b);
-            PixelData::U32(a)
-        }
-        (PixelData::U64(mut a), PixelData::U64(b)) => {
-            a.extend(b);
-            PixelData::U64(a)
-        }
-        (PixelData::I8(mut a), PixelData::I8(b)) => {
-            a.extend(b);
-            PixelData::I8(a)
-        }
-        (PixelData::I16(mut a), PixelData::I16(b)) => {
-            a.extend(b);
-            PixelData::I16(a)
-        }
-        (PixelData::I32(mut a), PixelData::I32(b)) => {
-            a.extend(b);
-            PixelData::I32(a)
-        }
-        (PixelData::I64(mut a), PixelData::I64(b)) => {
-            a.extend(b);
-            PixelData::I64(a)
-        }
-        (PixelData::F32(mut a), PixelData::F32(b)) => {
-            a.extend(b);
-            PixelData::F32(a)
-        }
-        (PixelData::F64(mut a), PixelData::F64(b)) => {
-            a.extend(b);
-            PixelData::F64(a)
-        }
-        (a, b) => panic!("mixed types {:?} {:?}", a.dtype(), b.dtype()),
+    // One arm per pixel type: the planes of one source share it.
+    macro_rules! extend {
+        ($acc:expr, $p:expr, $($t:ident),*) => {
+            match ($acc, $p) {
+                $((PixelData::$t(mut a), PixelData::$t(b)) => {
+                    a.extend(b);
+                    PixelData::$t(a)
+                })*
+                (a, b) => panic!("mixed types {:?} {:?}", a.dtype(), b.dtype()),
+            }
+        };
+    }
+    it.fold(first, |acc, p| {
+        extend!(acc, p, U8, U16, U32, U64, I8, I16, I32, I64, F32, F64)
     })
 }
 

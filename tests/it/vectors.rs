@@ -2,6 +2,7 @@
 //! and back, bad input named and refused without touching the package.
 
 use crate::common::{init, mifa, repo};
+use assert_cmd::assert::Assert;
 use mifa::annotations::contour::signed_area2;
 use mifa::annotations::shapes::Geometry;
 use mifa::annotations::Rle;
@@ -11,6 +12,18 @@ use mifa::formats::ome_zarr::Multiscale;
 use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// `mifa import PKG coco FILE --set SET --images IMAGES`, to be checked by the caller.
+fn import_coco(pkg: &Path, file: &Path, set: &str, images: &Path) -> Assert {
+    mifa()
+        .arg("import")
+        .arg(pkg)
+        .arg("coco")
+        .arg(file)
+        .args(["--set", set, "--images"])
+        .arg(images)
+        .assert()
+}
 
 /// A package holding the reference libraries' 64×64 blobs image (id `blobs`, so that COCO's
 /// `blobs.png` matches it) with its `cells` labels.
@@ -522,18 +535,7 @@ fn failed_coco_import_takes_its_images_back() {
     assert_ne!(bad, text);
     let f = tmp.path().join("bad.json");
     fs::write(&f, bad).unwrap();
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args([
-            "coco",
-            f.to_str().unwrap(),
-            "--set",
-            "gt",
-            "--images",
-            imgs.to_str().unwrap(),
-        ])
-        .assert()
+    import_coco(&pkg, &f, "gt", &imgs)
         .failure()
         .stderr(predicate::str::contains(
             "annotation 10 (image blobs): polygon part 1 has 1 distinct points",
@@ -545,24 +547,12 @@ fn failed_coco_import_takes_its_images_back() {
         "image data removed"
     );
     // The same file, good: images come in with the annotations.
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args([
-            "coco",
-            repo("tests/fixtures/reference_libs/tiny_coco.json")
-                .to_str()
-                .unwrap(),
-            "--set",
-            "gt",
-            "--images",
-            imgs.to_str().unwrap(),
-        ])
-        .assert()
+    let tiny = repo("tests/fixtures/reference_libs/tiny_coco.json");
+    import_coco(&pkg, &tiny, "gt", &imgs)
         .success()
         .stdout(predicate::str::contains("added 1 image(s): blobs"));
     // A results file (no ids) against it: ids given, images found through the recorded ids.
-    let d = Dataset::load(&repo("tests/fixtures/reference_libs/tiny_coco.json")).unwrap();
+    let d = Dataset::load(&tiny).unwrap();
     let results: Vec<serde_json::Value> = d
         .annotations
         .iter()
@@ -632,18 +622,7 @@ fn coco_file_names_never_leave_the_images_folder() {
         let evil = text.replacen("\"blobs.png\"", &serde_json::to_string(name).unwrap(), 1);
         assert_ne!(evil, text);
         fs::write(&f, evil).unwrap();
-        mifa()
-            .arg("import")
-            .arg(&pkg)
-            .args([
-                "coco",
-                f.to_str().unwrap(),
-                "--set",
-                "gt",
-                "--images",
-                imgs.to_str().unwrap(),
-            ])
-            .assert()
+        import_coco(&pkg, &f, "gt", &imgs)
             .failure()
             .stderr(predicate::str::contains(format!(
                 "evil.json: image 1 has file_name {name:?}, which leads outside the --images folder"
