@@ -41,40 +41,26 @@ fn bench(c: &mut Criterion) {
     let strings: Vec<String> = rles.iter().map(Rle::to_compressed).collect();
     let mut g = c.benchmark_group("coco_rle_704x520");
     g.throughput(Throughput::Elements(polys.len() as u64));
-    g.bench_function("polygon_to_rle", |b| {
-        b.iter(|| {
-            for p in &polys {
-                black_box(Rle::from_polygon(black_box(p), H, W).unwrap());
-            }
-        })
+    // One benchmark: `$f` on each of `$items`.
+    macro_rules! each {
+        ($name:literal, $items:expr, $f:expr) => {
+            g.bench_function($name, |b| {
+                b.iter(|| {
+                    for x in $items {
+                        black_box(($f)(black_box(x)));
+                    }
+                })
+            });
+        };
+    }
+    each!("polygon_to_rle", &polys, |p: &Vec<f64>| {
+        Rle::from_polygon(p, H, W).unwrap()
     });
-    g.bench_function("rle_to_mask", |b| {
-        b.iter(|| {
-            for r in &rles {
-                black_box(black_box(r).to_mask());
-            }
-        })
-    });
-    g.bench_function("mask_to_rle", |b| {
-        b.iter(|| {
-            for m in &masks {
-                black_box(Rle::from_mask(black_box(m), H, W));
-            }
-        })
-    });
-    g.bench_function("rle_to_string", |b| {
-        b.iter(|| {
-            for r in &rles {
-                black_box(black_box(r).to_compressed());
-            }
-        })
-    });
-    g.bench_function("string_to_rle", |b| {
-        b.iter(|| {
-            for s in &strings {
-                black_box(Rle::from_compressed(black_box(s), H, W).unwrap());
-            }
-        })
+    each!("rle_to_mask", &rles, |r: &Rle| r.to_mask());
+    each!("mask_to_rle", &masks, |m: &Vec<u8>| Rle::from_mask(m, H, W));
+    each!("rle_to_string", &rles, |r: &Rle| r.to_compressed());
+    each!("string_to_rle", &strings, |s: &String| {
+        Rle::from_compressed(s, H, W).unwrap()
     });
     g.finish();
 

@@ -12,6 +12,11 @@ fn describe(r: &Rle) -> Value {
     json!({"counts": r.to_compressed(), "area": r.area(), "bbox": r.bbox()})
 }
 
+/// The elements of a JSON array (none if `v` is not one).
+fn items(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let input: Value = serde_json::from_reader(std::io::stdin().lock())?;
     let dims = |v: &Value| -> (u32, u32) {
@@ -20,16 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             v["width"].as_u64().unwrap_or(0) as u32,
         )
     };
-    let masks: Vec<Value> = input["masks"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let masks: Vec<Value> = items(&input["masks"])
         .map(|m| {
             let (h, w) = dims(m);
-            let data: Vec<u8> = m["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let data: Vec<u8> = items(&m["data"])
                 .map(|v| v.as_u64().unwrap_or(0) as u8)
                 .collect();
             let r = Rle::from_mask(&data, h, w);
@@ -43,23 +42,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             describe(&r)
         })
         .collect();
-    let polygons: Vec<Value> = input["polygons"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let polygons: Vec<Value> = items(&input["polygons"])
         .map(|p| {
             let (h, w) = dims(p);
-            let rings: Vec<Rle> = p["rings"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let rings: Vec<Rle> = items(&p["rings"])
                 .map(|ring| {
-                    let xy: Vec<f64> = ring
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_f64)
-                        .collect();
+                    let xy: Vec<f64> = items(ring).filter_map(Value::as_f64).collect();
                     Rle::from_polygon(&xy, h, w).expect("finite coordinates")
                 })
                 .collect();
