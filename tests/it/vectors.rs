@@ -13,16 +13,25 @@ use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// `mifa import PKG coco FILE --set SET --images IMAGES`, to be checked by the caller.
-fn import_coco(pkg: &Path, file: &Path, set: &str, images: &Path) -> Assert {
+/// `mifa import PKG KIND FILE ARGS…`, to be checked by the caller.
+fn import(pkg: &Path, kind: &str, file: &Path, args: &[&str]) -> Assert {
     mifa()
         .arg("import")
         .arg(pkg)
-        .arg("coco")
+        .arg(kind)
         .arg(file)
-        .args(["--set", set, "--images"])
-        .arg(images)
+        .args(args)
         .assert()
+}
+
+/// `mifa import PKG coco FILE --set SET --images IMAGES`, to be checked by the caller.
+fn import_coco(pkg: &Path, file: &Path, set: &str, images: &Path) -> Assert {
+    import(
+        pkg,
+        "coco",
+        file,
+        &["--set", set, "--images", images.to_str().unwrap()],
+    )
 }
 
 /// A package holding the reference libraries' 64×64 blobs image (id `blobs`, so that COCO's
@@ -158,11 +167,7 @@ fn coco_through_a_package_keeps_every_mask_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = blobs_package(tmp.path());
     let coco_in = repo("tests/fixtures/reference_libs/tiny_coco.json");
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args(["coco", coco_in.to_str().unwrap(), "--set", "gt"])
-        .assert()
+    import(&pkg, "coco", &coco_in, &["--set", "gt"])
         .success()
         .stdout(predicate::str::contains("10 object(s)"))
         .stdout(predicate::str::contains("9 of 9 objects exact"))
@@ -295,11 +300,7 @@ fn bad_coco_is_named_and_leaves_the_package_untouched() {
     for (name, body, message) in cases {
         let p = tmp.path().join(name);
         fs::write(&p, body).unwrap();
-        mifa()
-            .arg("import")
-            .arg(&pkg)
-            .args(["coco", p.to_str().unwrap(), "--set", "bad"])
-            .assert()
+        import(&pkg, "coco", &p, &["--set", "bad"])
             .failure()
             .stderr(predicate::str::contains(message));
         assert_eq!(
@@ -318,17 +319,7 @@ fn bad_coco_is_named_and_leaves_the_package_untouched() {
     }
     // Leaving the unusable annotation out is a choice, and reported.
     let p = tmp.path().join("category.json");
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args([
-            "coco",
-            p.to_str().unwrap(),
-            "--set",
-            "partial",
-            "--skip-invalid",
-        ])
-        .assert()
+    import(&pkg, "coco", &p, &["--set", "partial", "--skip-invalid"])
         .success()
         .stdout(predicate::str::contains(
             "10 objects in, 9 out, 1 dropped (1 category_id 7 is not a category)",
@@ -347,44 +338,32 @@ fn qupath_geojson_and_points_become_one_vocabulary() {
             {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[60,60],[70,60],[70,70],[60,60]]]}, "properties": {"classification": "Stroma"}}]"#,
     )
     .unwrap();
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args([
-            "geojson",
-            gj.to_str().unwrap(),
-            "--image",
-            "blobs",
-            "--set",
-            "regions",
-        ])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(
-            "image blobs, object #2: extends beyond the 64×64 image",
-        ))
-        .stdout(predicate::str::contains("new classes: Tumor, Stroma"));
+    import(
+        &pkg,
+        "geojson",
+        &gj,
+        &["--image", "blobs", "--set", "regions"],
+    )
+    .success()
+    .stderr(predicate::str::contains(
+        "image blobs, object #2: extends beyond the 64×64 image",
+    ))
+    .stdout(predicate::str::contains("new classes: Tumor, Stroma"));
     let csv = tmp.path().join("pts.csv");
     fs::write(
         &csv,
         "index,axis-0,axis-1,label\n0,5,7,Tumor\n1,30,40,mitosis\n",
     )
     .unwrap();
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args([
-            "points",
-            csv.to_str().unwrap(),
-            "--image",
-            "blobs",
-            "--set",
-            "points",
-        ])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("2 object(s)"))
-        .stdout(predicate::str::contains("new classes: mitosis"));
+    import(
+        &pkg,
+        "points",
+        &csv,
+        &["--image", "blobs", "--set", "points"],
+    )
+    .success()
+    .stdout(predicate::str::contains("2 object(s)"))
+    .stdout(predicate::str::contains("new classes: mitosis"));
     mifa().arg("validate").arg(&pkg).assert().success();
     let m: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(pkg.join("mifa.json")).unwrap()).unwrap();
@@ -422,22 +401,16 @@ fn qupath_geojson_and_points_become_one_vocabulary() {
         .success()
         .stdout(predicate::str::contains("2 Points have no area"));
     // A second import into the same image of a set is refused unless replaced.
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args([
-            "points",
-            csv.to_str().unwrap(),
-            "--image",
-            "blobs",
-            "--set",
-            "points",
-        ])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains(
-            "annotations/points/blobs.geojson already exists; give --replace",
-        ));
+    import(
+        &pkg,
+        "points",
+        &csv,
+        &["--image", "blobs", "--set", "points"],
+    )
+    .failure()
+    .stderr(predicate::str::contains(
+        "annotations/points/blobs.geojson already exists; give --replace",
+    ));
     // A class nobody declared is a validation error naming file and object.
     let f = pkg.join("annotations/regions/blobs.geojson");
     fs::write(&f, fs::read_to_string(&f).unwrap().replace("Stroma", "Fat")).unwrap();
@@ -566,11 +539,7 @@ fn failed_coco_import_takes_its_images_back() {
         .collect();
     let r = tmp.path().join("results.json");
     fs::write(&r, serde_json::to_string(&results).unwrap()).unwrap();
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args(["coco", r.to_str().unwrap(), "--set", "predictions"])
-        .assert()
+    import(&pkg, "coco", &r, &["--set", "predictions"])
         .success()
         .stdout(predicate::str::contains(
             "3 annotations without an id were given one",
@@ -639,12 +608,7 @@ fn exports_never_replace_special_files_nor_follow_links_in_the_package() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = blobs_package(tmp.path());
     let coco_in = repo("tests/fixtures/reference_libs/tiny_coco.json");
-    mifa()
-        .arg("import")
-        .arg(&pkg)
-        .args(["coco", coco_in.to_str().unwrap(), "--set", "gt"])
-        .assert()
-        .success();
+    import(&pkg, "coco", &coco_in, &["--set", "gt"]).success();
     let export = |out: &Path| {
         mifa()
             .arg("export")
@@ -808,14 +772,7 @@ fn to_mask_failing_on_a_later_image_leaves_no_label_on_the_earlier_ones() {
     .unwrap();
     // The set lists blobs first, so that blobs' label is written before the second fails.
     for image in ["blobs", "second"] {
-        mifa()
-            .arg("import")
-            .arg(&pkg)
-            .arg("geojson")
-            .arg(&square)
-            .args(["--image", image, "--set", "sq"])
-            .assert()
-            .success();
+        import(&pkg, "geojson", &square, &["--image", image, "--set", "sq"]).success();
     }
     let mask = tmp.path().join("mask.png");
     image::GrayImage::from_fn(64, 64, |x, _| image::Luma([u8::from(x > 30)]))
