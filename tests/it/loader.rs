@@ -566,31 +566,28 @@ fn polygons_boxes_and_points_become_targets() {
 fn load_command_reports_throughput_and_balance() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = package(tmp.path(), 2, &[]);
-    let out = mifa()
-        .args([
-            "load",
-            pkg.to_str().unwrap(),
-            "--split",
-            "all",
-            "--task",
-            "semantic",
-            "--set",
-            "cells",
-        ])
-        .args([
-            "--patch",
-            "16",
-            "--batch-size",
-            "4",
-            "--batches",
-            "6",
-            "--json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    // `mifa load` of the semantic task on every image, with `extra` options.
+    let load = |extra: &[&str]| {
+        mifa()
+            .arg("load")
+            .arg(&pkg)
+            .args(["--split", "all", "--task", "semantic", "--set", "cells"])
+            .args(extra)
+            .assert()
+    };
+    let out = load(&[
+        "--patch",
+        "16",
+        "--batch-size",
+        "4",
+        "--batches",
+        "6",
+        "--json",
+    ])
+    .success()
+    .get_output()
+    .stdout
+    .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["batches"], 6);
     assert_eq!(v["patches"], 24);
@@ -598,20 +595,7 @@ fn load_command_reports_throughput_and_balance() {
     let fg = v["foreground_fraction"].as_f64().unwrap();
     // Half the image plus an 8×8 block is foreground; random 16×16 windows see some of it.
     assert!(fg > 0.2 && fg < 0.9, "{fg}");
-    mifa()
-        .args([
-            "load",
-            pkg.to_str().unwrap(),
-            "--split",
-            "all",
-            "--task",
-            "semantic",
-            "--set",
-            "cells",
-            "--patch",
-            "64",
-        ])
-        .assert()
+    load(&["--patch", "64"])
         .failure()
         .stderr(predicate::str::contains("patch 64×64 is larger than image"));
 }

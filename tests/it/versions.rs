@@ -3,9 +3,18 @@
 //! credit; one flipped byte is found) and the refusals.
 
 use crate::common::{init, mifa, repo, walk};
+use assert_cmd::assert::Assert;
 use predicates::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// `mifa release PKG --version VERSION --changes CHANGES ARGS…`, to be checked by the caller.
+fn release(pkg: &str, version: &str, changes: &str, args: &[&str]) -> Assert {
+    mifa()
+        .args(["release", pkg, "--version", version, "--changes", changes])
+        .args(args)
+        .assert()
+}
 
 fn square(id: u32, x: f64, y: f64) -> String {
     format!(
@@ -71,32 +80,19 @@ fn release_change_release_diff_credit_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = package(tmp.path());
     let p = pkg.to_str().unwrap();
-    mifa()
-        .args([
-            "release",
-            p,
-            "--version",
-            "1.0.0",
-            "--changes",
-            "First release",
-        ])
-        .assert()
+    release(p, "1.0.0", "First release", &[])
         .success()
         .stdout(predicate::str::contains("released 1.0.0"));
     assert!(pkg.join("versions/1.0.0.json").exists());
     check_record_schema(&pkg.join("versions/1.0.0.json"));
     mifa().args(["verify", p]).assert().success();
     // Nothing changed: refused. Not increasing: refused.
-    mifa()
-        .args(["release", p, "--version", "1.0.1", "--changes", "again"])
-        .assert()
+    release(p, "1.0.1", "again", &[])
         .failure()
         .stderr(predicate::str::contains(
             "nothing changed since version 1.0.0",
         ));
-    mifa()
-        .args(["release", p, "--version", "0.9.0", "--changes", "older"])
-        .assert()
+    release(p, "0.9.0", "older", &[])
         .failure()
         .stderr(predicate::str::contains(
             "must be greater than the latest release, 1.0.0",
@@ -140,16 +136,7 @@ fn release_change_release_diff_credit_verify() {
         .stdout(predicate::str::contains(
             "cells: +12 polygons, −3, 1 changed",
         ));
-    mifa()
-        .args([
-            "release",
-            p,
-            "--version",
-            "1.1.0",
-            "--changes",
-            "Second round",
-        ])
-        .assert()
+    release(p, "1.1.0", "Second round", &[])
         .success()
         .stdout(predicate::str::contains("previous: 1.0.0"));
     let out = mifa()
@@ -211,10 +198,7 @@ fn restore_brings_back_an_earlier_set_and_removal_of_credit_is_recorded() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = package(tmp.path());
     let p = pkg.to_str().unwrap();
-    mifa()
-        .args(["release", p, "--version", "1.0.0", "--changes", "First"])
-        .assert()
-        .success();
+    release(p, "1.0.0", "First", &[]).success();
     fs::write(
         tmp.path().join("few.geojson"),
         geojson(&[square(1, 5.0, 5.0)]),
@@ -226,10 +210,7 @@ fn restore_brings_back_an_earlier_set_and_removal_of_credit_is_recorded() {
         .args(["--image", "nuclei", "--set", "cells", "--replace"])
         .assert()
         .success();
-    mifa()
-        .args(["release", p, "--version", "2.0.0", "--changes", "Cut down"])
-        .assert()
-        .success();
+    release(p, "2.0.0", "Cut down", &[]).success();
     mifa()
         .args(["restore", p, "--version", "1.0.0", "--set", "cells"])
         .assert()
@@ -241,31 +222,14 @@ fn restore_brings_back_an_earlier_set_and_removal_of_credit_is_recorded() {
         .stdout(predicate::str::contains("identical"));
     mifa().args(["validate", p]).assert().success();
     // Removing Ada's credit is explicit and recorded.
-    mifa()
-        .args([
-            "release",
-            p,
-            "--version",
-            "2.1.0",
-            "--changes",
-            "Credit fix",
-            "--remove-credit",
-            "0000-0002-1825-0097=asked to be removed",
-        ])
-        .assert()
-        .success();
-    mifa()
-        .args([
-            "release",
-            p,
-            "--version",
-            "2.2.0",
-            "--changes",
-            "x",
-            "--remove-credit",
-            "Nobody Known=typo",
-        ])
-        .assert()
+    release(
+        p,
+        "2.1.0",
+        "Credit fix",
+        &["--remove-credit", "0000-0002-1825-0097=asked to be removed"],
+    )
+    .success();
+    release(p, "2.2.0", "x", &["--remove-credit", "Nobody Known=typo"])
         .failure()
         .stderr(predicate::str::contains("matches no credited person"));
     let r: serde_json::Value =
@@ -291,24 +255,12 @@ fn a_package_with_errors_is_released_only_on_request_and_that_is_recorded() {
         text.replace("0000-0002-1825-0097", "0000-0002-1825-0098"),
     )
     .unwrap();
-    mifa()
-        .args(["release", p, "--version", "1.0.0", "--changes", "x"])
-        .assert()
+    release(p, "1.0.0", "x", &[])
         .failure()
         .stderr(predicate::str::contains("validation error"))
         .stderr(predicate::str::contains("--allow-invalid"));
     assert!(!pkg.join("versions/1.0.0.json").exists());
-    mifa()
-        .args([
-            "release",
-            p,
-            "--version",
-            "1.0.0",
-            "--changes",
-            "x",
-            "--allow-invalid",
-        ])
-        .assert()
+    release(p, "1.0.0", "x", &["--allow-invalid"])
         .success()
         .stderr(predicate::str::contains("released with 1 validation error"));
     let r: serde_json::Value =
@@ -320,9 +272,7 @@ fn a_package_with_errors_is_released_only_on_request_and_that_is_recorded() {
         .contains("check digit"));
     // Not semver, build metadata: refused.
     for v in ["1.1", "1.1.0+build.5"] {
-        mifa()
-            .args(["release", p, "--version", v, "--changes", "x"])
-            .assert()
+        release(p, v, "x", &[])
             .failure()
             .stderr(predicate::str::contains(format!("version \"{v}\"")));
     }
@@ -352,11 +302,7 @@ fn an_edited_swapped_or_deleted_latest_record_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = package(tmp.path());
     let p = pkg.to_str().unwrap();
-    let release = |v: &str| {
-        mifa()
-            .args(["release", p, "--version", v, "--changes", "a release"])
-            .assert()
-    };
+    let release = |v: &str| release(p, v, "a release", &[]);
     release("1.0.0").success();
     let head: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(pkg.join("versions/HEAD")).unwrap()).unwrap();
@@ -439,10 +385,7 @@ fn verify_and_release_do_not_follow_links_in_the_package() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = package(tmp.path());
     let p = pkg.to_str().unwrap();
-    mifa()
-        .args(["release", p, "--version", "1.0.0", "--changes", "first"])
-        .assert()
-        .success();
+    release(p, "1.0.0", "first", &[]).success();
     let secret = tmp.path().join("secret.txt");
     fs::write(&secret, "outside").unwrap();
     std::os::unix::fs::symlink(&secret, pkg.join("annotations/cells/leak.geojson")).unwrap();
@@ -460,17 +403,12 @@ fn verify_and_release_do_not_follow_links_in_the_package() {
         .stdout(predicate::str::contains(
             "annotations/cells/leak.geojson: is a symbolic link; mifa does not follow links",
         ));
-    mifa()
-        .args(["release", p, "--version", "1.0.1", "--changes", "second"])
-        .assert()
+    release(p, "1.0.1", "second", &[])
         .failure()
         .stderr(predicate::str::contains(
             "annotations/cells/leak.geojson: is a symbolic link",
         ));
-    mifa()
-        .args(["release", p, "--version", "1.0.1", "--changes", "second"])
-        .arg("--allow-invalid")
-        .assert()
+    release(p, "1.0.1", "second", &["--allow-invalid"])
         .failure()
         .stderr(predicate::str::contains(
             "annotations/cells/leak.geojson (symbolic link) inside the package",
