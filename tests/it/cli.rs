@@ -17,6 +17,11 @@ fn init(tmp: &Path) -> PathBuf {
     pkg
 }
 
+/// `mifa meta set PKG ARGS…`, to be checked by the caller.
+fn meta_set(pkg: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    mifa().args(["meta", "set"]).arg(pkg).args(args).assert()
+}
+
 /// `mifa meta import PKG SHEET`, to be checked by the caller.
 fn meta_import(pkg: &Path, sheet: &Path) -> assert_cmd::assert::Assert {
     mifa().args(["meta", "import"]).arg(pkg).arg(sheet).assert()
@@ -77,12 +82,7 @@ fn filling_metadata_through_the_cli_reaches_full_required_coverage() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = init(tmp.path());
     let set = |path: &str, value: &str| {
-        mifa()
-            .args(["meta", "set"])
-            .arg(&pkg)
-            .args([path, value])
-            .assert()
-            .success();
+        meta_set(&pkg, &[path, value]).success();
     };
     set(
         "study.description",
@@ -209,17 +209,8 @@ fn refused_edits_leave_the_manifest_byte_identical() {
             "study.authors[0].orcid: \"0000-0002-1825-0098\" has check digit 8",
         ))
         .stderr(predicate::str::contains("nothing was written"));
-    mifa()
-        .args(["meta", "set"])
-        .arg(&pkg)
-        .args(["images[+].path", "../escape"])
-        .assert()
-        .code(2);
-    mifa()
-        .args(["meta", "set"])
-        .arg(&pkg)
-        .args(["study.release_date", "tomorrow"])
-        .assert()
+    meta_set(&pkg, &["images[+].path", "../escape"]).code(2);
+    meta_set(&pkg, &["study.release_date", "tomorrow"])
         .code(2)
         .stderr(predicate::str::contains(
             "study.release_date: \"tomorrow\" is not a date YYYY-MM-DD",
@@ -250,11 +241,7 @@ fn a_second_writer_is_told_who_holds_the_lock() {
     let pkg = init(tmp.path());
     // This test process holds the lock, as a running writer would.
     let held = mifa::package::Lock::acquire(&pkg).unwrap();
-    mifa()
-        .args(["meta", "set"])
-        .arg(&pkg)
-        .args(["study.description", "x"])
-        .assert()
+    meta_set(&pkg, &["study.description", "x"])
         .code(2)
         .stderr(predicate::str::contains(format!(
             "package is locked by pid {}",
@@ -269,12 +256,7 @@ fn a_second_writer_is_told_who_holds_the_lock() {
     fs::write(pkg.join(".mifa.lock"), format!("{}\n", child.id())).unwrap();
     child.kill().unwrap();
     let _ = child.wait();
-    mifa()
-        .args(["meta", "set"])
-        .arg(&pkg)
-        .args(["study.description", "Set after a crashed writer."])
-        .assert()
-        .success();
+    meta_set(&pkg, &["study.description", "Set after a crashed writer."]).success();
 }
 
 #[test]
@@ -323,11 +305,7 @@ fn malformed_json_gets_line_and_column() {
             "mifa.json:3:26: malformed JSON: expected `,` or `}`",
         ));
     // Commands that write refuse to touch it.
-    mifa()
-        .args(["meta", "set"])
-        .arg(&pkg)
-        .args(["study.title", "y"])
-        .assert()
+    meta_set(&pkg, &["study.title", "y"])
         .code(2)
         .stderr(predicate::str::contains("mifa.json:3:26: malformed JSON"));
 }
@@ -596,12 +574,7 @@ fn a_closed_stdout_ends_quietly_with_status_0() {
     let pkg = released(tmp.path());
     // More than a pipe holds (64 KiB), so that a write meets the closed end whenever it runs.
     let long = "HeLa nuclei. ".repeat(8000);
-    mifa()
-        .args(["meta", "set"])
-        .arg(&pkg)
-        .args(["study.description", &long])
-        .assert()
-        .success();
+    meta_set(&pkg, &["study.description", &long]).success();
     let commands: &[&[&str]] = &[
         &["meta", "get", "DIR", "study.description"],
         &["meta", "get", "DIR"],
@@ -656,11 +629,7 @@ fn meta_set_refuses_paths_and_values_deeper_than_the_reader_accepts() {
     let before = fs::read(pkg.join("mifa.json")).unwrap();
     let keys = |n: usize| vec!["x"; n].join(".");
     for n in [65, 130, 20_000] {
-        mifa()
-            .args(["meta", "set"])
-            .arg(&pkg)
-            .args([&keys(n), "v"])
-            .assert()
+        meta_set(&pkg, &[&keys(n), "v"])
             .code(2)
             .stderr(predicate::str::contains(
                 "more than 64 keys and [..] selectors, deeper than a manifest may nest",
@@ -679,11 +648,7 @@ fn meta_set_refuses_paths_and_values_deeper_than_the_reader_accepts() {
         (nested(63), "--json"),
         (nested(63), "--"),
     ] {
-        mifa()
-            .args(["meta", "set"])
-            .arg(&pkg)
-            .args([mode, "x.y", &value])
-            .assert()
+        meta_set(&pkg, &[mode, "x.y", &value])
             .code(2)
             .stderr(predicate::str::contains(
                 "x.y: value [[[[",
@@ -692,11 +657,7 @@ fn meta_set_refuses_paths_and_values_deeper_than_the_reader_accepts() {
                 "the path takes 2 of the 64 levels a manifest may nest, so the value may nest at most 62",
             ));
     }
-    mifa()
-        .args(["meta", "set"])
-        .arg(&pkg)
-        .args(["study.keywords[999999999].label", "x"])
-        .assert()
+    meta_set(&pkg, &["study.keywords[999999999].label", "x"])
         .code(2)
         .stderr(predicate::str::contains(
             "index [999999999] is past the end (the array has 0 elements",
@@ -710,12 +671,7 @@ fn meta_set_refuses_paths_and_values_deeper_than_the_reader_accepts() {
         ));
     assert_eq!(fs::read(pkg.join("mifa.json")).unwrap(), before);
     // The deepest value that fits is written, and read back by every command.
-    mifa()
-        .args(["meta", "set"])
-        .arg(&pkg)
-        .args(["--json", "x.y", &nested(62)])
-        .assert()
-        .success();
+    meta_set(&pkg, &["--json", "x.y", &nested(62)]).success();
     mifa().arg("info").arg(&pkg).assert().success();
     mifa()
         .args(["meta", "get"])
