@@ -4,7 +4,7 @@
 
 use super::Error;
 use crate::formats::ome_zarr;
-use crate::formats::store::ConfinedStore;
+use crate::formats::store::ZarrView;
 use crate::raster::PixelData;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -110,7 +110,7 @@ pub(crate) struct ArrayReader {
     pub path: PathBuf,
     pub shape: Vec<u64>,
     pub chunk: Vec<u64>,
-    array: Array<ConfinedStore>,
+    array: Array<ZarrView>,
     shards: ArrayShardedReadableExtCache,
     dtype: crate::metadata::DataType,
 }
