@@ -273,9 +273,19 @@ fn transform(
 
 /// Opens a zarrs array, as the store the group lives in sees it.
 pub(crate) fn open_array(root: &Path, rel: &str) -> Result<Array<ZarrView>, Error> {
-    let store = Arc::new(ZarrView::local(root).map_err(|e| zarr_err(root)(&e))?);
+    let view = ZarrView::local(root).map_err(|e| zarr_err(root)(&e))?;
+    open_array_in(view, rel, &root.join(rel))
+}
+
+/// Opens array `rel` of the group `view` sees, over any [`super::store::ReadStore`];
+/// `located` names it in errors.
+pub(crate) fn open_array_in(
+    view: ZarrView,
+    rel: &str,
+    located: &Path,
+) -> Result<Array<ZarrView>, Error> {
     let path = format!("/{}", rel.trim_matches('/'));
-    Array::open(store, &path).map_err(|e| zarr_err(&root.join(rel))(&e))
+    Array::open(Arc::new(view), &path).map_err(|e| zarr_err(located)(&e))
 }
 
 fn dtype_of(path: &Path, array: &Array<ZarrView>) -> Result<DataType, Error> {

@@ -455,7 +455,7 @@ fn sync_tree(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -587,7 +587,7 @@ mod tests {
     }
 
     /// Copies every file under `dir` into a memory store, keyed by its path below `dir`.
-    fn into_memory(dir: &Path, prefix: &str, mem: &mut MemoryStore) {
+    pub(crate) fn into_memory(dir: &Path, prefix: &str, mem: &mut MemoryStore) {
         for e in std::fs::read_dir(dir).unwrap() {
             let e = e.unwrap();
             let name = format!("{prefix}{}", e.file_name().to_str().unwrap());
