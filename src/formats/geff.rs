@@ -7,7 +7,7 @@
 //! lists. Writing produces Zarr v2 (geff's default, read by every geff version): one
 //! uncompressed chunk per array, so the files are plain little-endian arrays.
 
-use super::store::ConfinedStore;
+use super::store::ZarrView;
 use crate::annotations::tracks::{Edge, Node, TrackGraph, TrackSet};
 use crate::formats::Limits;
 use serde_json::{json, Map, Value};
@@ -122,7 +122,7 @@ struct Prop {
 struct Store {
     root: PathBuf,
     /// Regular files only, never through a link: a FIFO chunk would hang the read.
-    store: Arc<ConfinedStore>,
+    store: Arc<ZarrView>,
 }
 
 impl Store {
@@ -349,7 +349,7 @@ pub fn read(root: &Path, opts: &ReadOptions) -> Result<Read, Error> {
     }
     let store = Store {
         root: root.to_path_buf(),
-        store: Arc::new(ConfinedStore::new(root).map_err(|e| Error::Array {
+        store: Arc::new(ZarrView::local(root).map_err(|e| Error::Array {
             path: root.to_path_buf(),
             message: e.to_string(),
         })?),

@@ -6,7 +6,7 @@
 //! (blosc-zstd for 0.4), sharded in 0.5 when a plane spans more than 2×2 chunks (shards of up
 //! to 8×8 chunks); `dimension_names` always set.
 
-use super::store::ConfinedStore;
+use super::store::ZarrView;
 use super::{Error, Limits, PlaneSource, SourceMeta};
 use crate::metadata::{Axis, AxisType, DataType};
 use crate::raster::{Downsample, PixelData, Plane};
@@ -272,13 +272,23 @@ fn transform(
 }
 
 /// Opens a zarrs array, as the store the group lives in sees it.
-pub(crate) fn open_array(root: &Path, rel: &str) -> Result<Array<ConfinedStore>, Error> {
-    let store = Arc::new(ConfinedStore::new(root).map_err(|e| zarr_err(root)(&e))?);
-    let path = format!("/{}", rel.trim_matches('/'));
-    Array::open(store, &path).map_err(|e| zarr_err(&root.join(rel))(&e))
+pub(crate) fn open_array(root: &Path, rel: &str) -> Result<Array<ZarrView>, Error> {
+    let view = ZarrView::local(root).map_err(|e| zarr_err(root)(&e))?;
+    open_array_in(view, rel, &root.join(rel))
 }
 
-fn dtype_of(path: &Path, array: &Array<ConfinedStore>) -> Result<DataType, Error> {
+/// Opens array `rel` of the group `view` sees, over any [`super::store::ReadStore`];
+/// `located` names it in errors.
+pub(crate) fn open_array_in(
+    view: ZarrView,
+    rel: &str,
+    located: &Path,
+) -> Result<Array<ZarrView>, Error> {
+    let path = format!("/{}", rel.trim_matches('/'));
+    Array::open(Arc::new(view), &path).map_err(|e| zarr_err(located)(&e))
+}
+
+fn dtype_of(path: &Path, array: &Array<ZarrView>) -> Result<DataType, Error> {
     let md = serde_json::to_value(array.metadata()).map_err(|e| zarr_err(path)(&e))?;
     let name = md
         .get("data_type")
@@ -312,7 +322,7 @@ fn dtype_of(path: &Path, array: &Array<ConfinedStore>) -> Result<DataType, Error
 /// index's) against the decode cap, before zarrs allocates it.
 fn check_chunk_size(
     path: &Path,
-    array: &Array<ConfinedStore>,
+    array: &Array<ZarrView>,
     dtype: DataType,
     limits: &Limits,
 ) -> Result<(), Error> {
@@ -348,7 +358,7 @@ fn check_chunk_size(
 /// the region itself).
 fn chunk_err(
     path: &Path,
-    array: &Array<ConfinedStore>,
+    array: &Array<ZarrView>,
     subset: &ArraySubset,
     error: zarrs::array::ArrayError,
 ) -> Error {
@@ -684,7 +694,7 @@ impl Multiscale {
         &self,
         level: usize,
         region: &[Range<u64>],
-    ) -> Result<(Array<ConfinedStore>, ArraySubset, PathBuf), Error> {
+    ) -> Result<(Array<ZarrView>, ArraySubset, PathBuf), Error> {
         let l = self.checked_level(level, region)?;
         let path = self.root.join(&l.path);
         self.limits

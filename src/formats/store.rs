@@ -1,92 +1,331 @@
-//! A write-only Zarr store for imports, and the durability step that goes with it; a
-//! read-only store confined to its folder, for reading images of a package.
+//! A write-only Zarr store for imports, and the durability step that goes with it; and the seam every
+//! package read goes through: [`ReadStore`] (local, in memory, later remote) and [`ZarrView`],
+//! which lets `zarrs` open arrays over any of them.
 //!
 //! `zarrs`' `FilesystemStore` flushes every chunk to disk (`fsync`) before returning, which
 //! halves import speed. Imports write into a temporary directory that only becomes part of the
 //! package when renamed, so one flush of the whole tree before the rename ([`make_durable`])
 //! gives the same guarantee at a fraction of the cost.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{
     Bytes, MaybeBytes, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
     StorageError, StoreKey, StorePrefix, WritableStorageTraits,
 };
 
-/// Reads keys as files under a folder, like `zarrs`' `FilesystemStore`, but never through a
-/// symbolic link (nor the folder itself one): a key whose path crosses a link, or that is not
-/// a regular file, is an error. An OME-Zarr inside a package cannot lead reads out of it.
-#[derive(Debug)]
-pub struct ConfinedStore {
-    base: PathBuf,
-    inner: FilesystemStore,
+/// Why a [`ReadStore`] could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A key that is not a package-relative `/`-separated path.
+    #[error("{key:?}: not a plain key ({message})")]
+    BadKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong with it.
+        message: &'static str,
+    },
+    /// A component of the key's path is a symbolic link.
+    #[error("{}: is a symbolic link; mifa does not follow links inside a package", path.display())]
+    Link {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The key names something that is not a regular file.
+    #[error("{}: is a {kind}, not a regular file", path.display())]
+    NotAFile {
+        /// The object.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The object is larger than the caller's cap.
+    #[error("{}: {size} bytes, more than the {max} allowed", path.display())]
+    TooLarge {
+        /// The object.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// Reading failed.
+    #[error("{}", path.display())]
+    Io {
+        /// The object.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-impl ConfinedStore {
-    /// A store rooted at `base`, refused when `base` is a symbolic link.
-    pub fn new(base: &Path) -> Result<ConfinedStore, StorageError> {
-        if std::fs::symlink_metadata(base).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(link_error(base));
+/// A key of a [`ReadStore`]: a package-relative path of plain `/`-separated components,
+/// checked once when made (no `..`, `.`, empty component or leading `/`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key(String);
+
+impl Key {
+    /// Checks `key`.
+    pub fn new(key: &str) -> Result<Key, StoreError> {
+        let bad = |message| StoreError::BadKey {
+            key: key.into(),
+            message,
+        };
+        if key.is_empty() {
+            return Err(bad("empty"));
         }
-        let inner = FilesystemStore::new(base).map_err(|e| StorageError::Other(e.to_string()))?;
-        Ok(ConfinedStore {
-            base: base.to_path_buf(),
-            inner,
-        })
+        if key.starts_with('/') || key.contains('\\') {
+            return Err(bad("absolute or not '/'-separated"));
+        }
+        if key
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(bad("empty, '.' or '..' component"));
+        }
+        Ok(Key(key.into()))
     }
 
-    /// Whether `key` may be read: `Ok(false)` when it does not exist, an error when a component
-    /// is a link or the file is not a regular file.
-    fn check(&self, key: &StoreKey) -> Result<bool, StorageError> {
-        let mut p = self.base.clone();
-        for c in Path::new(key.as_str()).components() {
-            match c {
-                std::path::Component::Normal(s) => p.push(s),
-                _ => {
-                    return Err(StorageError::Other(format!(
-                        "{}: not a plain key",
-                        key.as_str()
-                    )))
-                }
-            }
+    /// The key as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `prefix/self`, for keys read under a folder of the package (an image's OME-Zarr).
+    pub fn under(prefix: &str, rel: &str) -> Result<Key, StoreError> {
+        match prefix.trim_matches('/') {
+            "" => Key::new(rel),
+            p => Key::new(&format!("{p}/{rel}")),
+        }
+    }
+}
+
+/// The read-only storage a package is read from: the local filesystem ([`LocalStore`]),
+/// memory ([`MemoryStore`]), later HTTP or S3. Synchronous, and never asked to list: a
+/// package's files are found from its manifest and release records.
+pub trait ReadStore: Send + Sync + std::fmt::Debug {
+    /// The whole object, `None` when it does not exist; refused above `max` bytes.
+    fn get(&self, key: &Key, max: u64) -> Result<Option<Bytes>, StoreError>;
+    /// Bytes `range` of the object (clipped to its end), `None` when it does not exist.
+    fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Option<Bytes>, StoreError>;
+    /// The object's size, `None` when it does not exist.
+    fn size(&self, key: &Key) -> Result<Option<u64>, StoreError>;
+    /// Where `key` lives, for messages (a path, or a URL as a path).
+    fn locate(&self, key: &str) -> PathBuf;
+}
+
+/// Package files on the local filesystem, never read through a link (an OME-Zarr inside a
+/// package cannot lead reads out of it): every component of a key is `lstat`ed, links and special files are refused.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// The store of the package (or folder) at `root`, refused when `root` is a link.
+    pub fn new(root: &Path) -> Result<LocalStore, StoreError> {
+        if std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(StoreError::Link { path: root.into() });
+        }
+        Ok(LocalStore { root: root.into() })
+    }
+
+    /// The file of `key`, opened after checking its path; `None` when it does not exist.
+    fn open(&self, key: &Key) -> Result<Option<(std::fs::File, u64, PathBuf)>, StoreError> {
+        let mut p = self.root.clone();
+        let io = |p: &Path| {
+            let path = p.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        let mut last = None;
+        for c in key.as_str().split('/') {
+            p.push(c);
             match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() => return Err(link_error(&p)),
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-                Err(e) => return Err(e.into()),
+                Ok(m) if m.file_type().is_symlink() => return Err(StoreError::Link { path: p }),
+                Ok(m) => last = Some(m),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io(&p)(e)),
             }
         }
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_file() => Ok(true),
-            Ok(m) if m.file_type().is_dir() => Ok(false),
-            Ok(m) => Err(StorageError::Other(format!(
-                "{}: is a {}, not a regular file",
-                p.display(),
-                crate::package::kind_of(&m.file_type())
-            ))),
-            Err(e) => Err(e.into()),
+        let not_a_file = |m: &std::fs::Metadata, path: PathBuf| {
+            let kind = crate::formats::input::kind_of(&m.file_type());
+            Err(StoreError::NotAFile { path, kind })
+        };
+        match last {
+            Some(m) if m.is_dir() => return Ok(None),
+            // Refused before opening: opening a FIFO would wait for a writer.
+            Some(m) if !m.is_file() => return not_a_file(&m, p),
+            _ => {}
         }
+        let f = std::fs::File::open(&p).map_err(io(&p))?;
+        // Checked again on the opened file: it may have been swapped since the lstat.
+        let m = f.metadata().map_err(io(&p))?;
+        if !m.is_file() {
+            return not_a_file(&m, p);
+        }
+        Ok(Some((f, m.len(), p)))
     }
 }
 
-fn link_error(p: &Path) -> StorageError {
-    StorageError::Other(format!(
-        "{}: is a symbolic link; mifa does not follow links inside a package",
-        p.display()
-    ))
+impl ReadStore for LocalStore {
+    fn get(&self, key: &Key, max: u64) -> Result<Option<Bytes>, StoreError> {
+        use std::io::Read;
+        let Some((f, size, path)) = self.open(key)? else {
+            return Ok(None);
+        };
+        if size > max {
+            return Err(StoreError::TooLarge { path, size, max });
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        // Capped again while reading: the file may grow after its size was read.
+        f.take(max.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        if buf.len() as u64 > max {
+            let size = buf.len() as u64;
+            return Err(StoreError::TooLarge { path, size, max });
+        }
+        Ok(Some(buf.into()))
+    }
+
+    fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Option<Bytes>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some((mut f, size, path)) = self.open(key)? else {
+            return Ok(None);
+        };
+        let (start, end) = (
+            range.start.min(size),
+            range.end.min(size).max(range.start.min(size)),
+        );
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        f.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut buf = Vec::with_capacity((end - start) as usize);
+        f.take(end - start).read_to_end(&mut buf).map_err(io)?;
+        Ok(Some(buf.into()))
+    }
+
+    fn size(&self, key: &Key) -> Result<Option<u64>, StoreError> {
+        Ok(self.open(key)?.map(|(_, size, _)| size))
+    }
+
+    fn locate(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
 }
 
-impl ReadableStorageTraits for ConfinedStore {
+/// Package files held in memory (a package received as bytes, or tests of the seam).
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    name: PathBuf,
+    files: std::collections::HashMap<String, Bytes>,
+}
+
+impl MemoryStore {
+    /// An empty store; `name` stands for it in messages.
+    pub fn new(name: impl Into<PathBuf>) -> MemoryStore {
+        MemoryStore {
+            name: name.into(),
+            files: Default::default(),
+        }
+    }
+
+    /// Adds (or replaces) the object of `key`.
+    pub fn insert(&mut self, key: &Key, value: impl Into<Bytes>) {
+        self.files.insert(key.as_str().into(), value.into());
+    }
+}
+
+impl ReadStore for MemoryStore {
+    fn get(&self, key: &Key, max: u64) -> Result<Option<Bytes>, StoreError> {
+        match self.files.get(key.as_str()) {
+            Some(b) if b.len() as u64 > max => Err(StoreError::TooLarge {
+                path: self.locate(key.as_str()),
+                size: b.len() as u64,
+                max,
+            }),
+            b => Ok(b.cloned()),
+        }
+    }
+
+    fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.files.get(key.as_str()).map(|b| {
+            let n = b.len() as u64;
+            let start = range.start.min(n);
+            b.slice(start as usize..range.end.clamp(start, n) as usize)
+        }))
+    }
+
+    fn size(&self, key: &Key) -> Result<Option<u64>, StoreError> {
+        Ok(self.files.get(key.as_str()).map(|b| b.len() as u64))
+    }
+
+    fn locate(&self, key: &str) -> PathBuf {
+        self.name.join(key)
+    }
+}
+
+/// A [`ReadStore`] seen by `zarrs` from one of its folders (an image's OME-Zarr), so arrays
+/// open over any store. Read-only and never listed.
+#[derive(Debug, Clone)]
+pub struct ZarrView {
+    store: std::sync::Arc<dyn ReadStore>,
+    prefix: String,
+}
+
+impl ZarrView {
+    /// The view of `store` under `prefix` (`""` for its root).
+    pub fn new(store: std::sync::Arc<dyn ReadStore>, prefix: &str) -> ZarrView {
+        ZarrView {
+            store,
+            prefix: prefix.trim_matches('/').into(),
+        }
+    }
+
+    /// The view of the local folder `base` (an image's OME-Zarr) through a [`LocalStore`].
+    pub fn local(base: &Path) -> Result<ZarrView, StorageError> {
+        let store = LocalStore::new(base).map_err(to_storage)?;
+        Ok(ZarrView::new(std::sync::Arc::new(store), ""))
+    }
+
+    fn key(&self, key: &StoreKey) -> Result<Key, StorageError> {
+        Key::under(&self.prefix, key.as_str()).map_err(to_storage)
+    }
+}
+
+fn to_storage(e: StoreError) -> StorageError {
+    match e {
+        StoreError::Io { source, .. } => StorageError::IOError(std::sync::Arc::new(source)),
+        other => StorageError::Other(other.to_string()),
+    }
+}
+
+impl ReadableStorageTraits for ZarrView {
     fn get_partial_many<'a>(
         &'a self,
         key: &StoreKey,
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
-        if !self.check(key)? {
+        let key = self.key(key)?;
+        let Some(size) = self.store.size(&key).map_err(to_storage)? else {
             return Ok(None);
-        }
-        self.inner.get_partial_many(key, byte_ranges)
+        };
+        let parts = byte_ranges.map(move |r| {
+            self.store
+                .get_range(&key, r.to_range(size))
+                .map_err(to_storage)?
+                .ok_or_else(|| {
+                    StorageError::Other(format!("{}: vanished while read", key.as_str()))
+                })
+        });
+        Ok(Some(Box::new(parts)))
     }
 
     fn get_partial(
@@ -94,21 +333,27 @@ impl ReadableStorageTraits for ConfinedStore {
         key: &StoreKey,
         byte_range: ByteRange,
     ) -> Result<MaybeBytes, StorageError> {
-        if !self.check(key)? {
-            return Ok(None);
+        let key = self.key(key)?;
+        match byte_range {
+            // One open for a whole chunk; its decoded size is capped by the caller.
+            ByteRange::FromStart(0, None) => self.store.get(&key, u64::MAX).map_err(to_storage),
+            r => {
+                let Some(size) = self.store.size(&key).map_err(to_storage)? else {
+                    return Ok(None);
+                };
+                self.store
+                    .get_range(&key, r.to_range(size))
+                    .map_err(to_storage)
+            }
         }
-        self.inner.get_partial(key, byte_range)
     }
 
     fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
-        if !self.check(key)? {
-            return Ok(None);
-        }
-        self.inner.size_key(key)
+        self.store.size(&self.key(key)?).map_err(to_storage)
     }
 
     fn supports_get_partial(&self) -> bool {
-        self.inner.supports_get_partial()
+        true
     }
 }
 
@@ -210,11 +455,11 @@ fn sync_tree(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
-    fn the_confined_store_never_reads_through_a_link() {
+    fn a_local_zarr_view_never_reads_through_a_link() {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("secret"), "s").unwrap();
@@ -223,7 +468,7 @@ mod tests {
         std::fs::write(base.join("0/c/0"), "chunk").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), base.join("0/c/1")).unwrap();
         std::os::unix::fs::symlink(outside.path(), base.join("1")).unwrap();
-        let store = ConfinedStore::new(&base).unwrap();
+        let store = ZarrView::local(&base).unwrap();
         let key = |k: &str| StoreKey::new(k).unwrap();
         assert_eq!(
             store.get(&key("0/c/0")).unwrap().unwrap().as_ref(),
@@ -237,6 +482,137 @@ mod tests {
         }
         let linked = dir.path().join("linked.ome.zarr");
         std::os::unix::fs::symlink(&base, &linked).unwrap();
-        assert!(ConfinedStore::new(&linked).is_err());
+        assert!(ZarrView::local(&linked).is_err());
+    }
+
+    fn k(s: &str) -> Key {
+        Key::new(s).unwrap()
+    }
+
+    #[test]
+    fn keys_are_plain_relative_paths() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "..",
+            "./a",
+            "a//b",
+            "a/",
+            "a\\b",
+        ] {
+            assert!(
+                matches!(Key::new(bad), Err(StoreError::BadKey { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Key::under("images/x.ome.zarr/", "0/c/0").unwrap().as_str(),
+            "images/x.ome.zarr/0/c/0"
+        );
+        assert_eq!(Key::under("", "mifa.json").unwrap().as_str(), "mifa.json");
+        assert!(Key::under("images", "../mifa.json").is_err());
+    }
+
+    #[test]
+    fn the_local_store_reads_ranges_caps_and_refuses_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        std::fs::create_dir_all(dir.path().join("a")).unwrap();
+        std::fs::write(dir.path().join("a/f"), "0123456789").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("a/l")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("d")).unwrap();
+        let store = LocalStore::new(dir.path()).unwrap();
+        assert_eq!(
+            store.get(&k("a/f"), 10).unwrap().unwrap().as_ref(),
+            b"0123456789"
+        );
+        assert!(matches!(
+            store.get(&k("a/f"), 9),
+            Err(StoreError::TooLarge {
+                size: 10,
+                max: 9,
+                ..
+            })
+        ));
+        assert_eq!(
+            store.get_range(&k("a/f"), 2..5).unwrap().unwrap().as_ref(),
+            b"234"
+        );
+        assert_eq!(
+            store.get_range(&k("a/f"), 8..50).unwrap().unwrap().as_ref(),
+            b"89"
+        );
+        assert_eq!(
+            store
+                .get_range(&k("a/f"), 20..30)
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            b""
+        );
+        assert_eq!(store.size(&k("a/f")).unwrap(), Some(10));
+        assert!(store.get(&k("a/missing"), 10).unwrap().is_none());
+        assert!(store.size(&k("nothing/here")).unwrap().is_none());
+        assert!(
+            store.get(&k("a"), 10).unwrap().is_none(),
+            "a folder is no object"
+        );
+        for key in ["a/l", "d/secret"] {
+            assert!(
+                matches!(store.get(&k(key), 10), Err(StoreError::Link { .. })),
+                "{key}"
+            );
+            assert!(store.size(&k(key)).is_err());
+        }
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(dir.path(), &linked).unwrap();
+        assert!(LocalStore::new(&linked).is_err());
+    }
+
+    #[test]
+    fn the_local_store_refuses_special_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let store = LocalStore::new(dir.path()).unwrap();
+        let err = store.get(&k("fifo"), 10).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotAFile { kind: "FIFO", .. }),
+            "{err}"
+        );
+    }
+
+    /// Copies every file under `dir` into a memory store, keyed by its path below `dir`.
+    pub(crate) fn into_memory(dir: &Path, prefix: &str, mem: &mut MemoryStore) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let name = format!("{prefix}{}", e.file_name().to_str().unwrap());
+            if e.file_type().unwrap().is_dir() {
+                into_memory(&e.path(), &format!("{name}/"), mem);
+            } else {
+                mem.insert(&k(&name), std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn an_array_reads_the_same_from_memory_as_from_disk() {
+        use zarrs::array::Array;
+        let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/manifest/valid/complete");
+        let mut mem = MemoryStore::new("memory:");
+        into_memory(&pkg, "", &mut mem);
+        let image = "images/nuclei.ome.zarr";
+        let read = |store: std::sync::Arc<dyn ReadStore>| -> Vec<u16> {
+            let view = std::sync::Arc::new(ZarrView::new(store, image));
+            let a = Array::open(view, "/0").unwrap();
+            a.retrieve_array_subset(&a.subset_all()).unwrap()
+        };
+        let disk = read(std::sync::Arc::new(LocalStore::new(&pkg).unwrap()));
+        assert_eq!(disk.len(), 16 * 16);
+        assert_eq!(read(std::sync::Arc::new(mem)), disk);
     }
 }

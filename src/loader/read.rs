@@ -4,7 +4,7 @@
 
 use super::Error;
 use crate::formats::ome_zarr;
-use crate::formats::store::ConfinedStore;
+use crate::formats::store::ZarrView;
 use crate::raster::PixelData;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -110,7 +110,7 @@ pub(crate) struct ArrayReader {
     pub path: PathBuf,
     pub shape: Vec<u64>,
     pub chunk: Vec<u64>,
-    array: Array<ConfinedStore>,
+    array: Array<ZarrView>,
     shards: ArrayShardedReadableExtCache,
     dtype: crate::metadata::DataType,
 }
@@ -123,8 +123,28 @@ impl ArrayReader {
         level_path: &str,
         dtype: crate::metadata::DataType,
     ) -> Result<ArrayReader, Error> {
-        let path = root.join(level_path);
-        let array = ome_zarr::open_array(root, level_path).map_err(|e| Error::Image {
+        let view = ZarrView::local(root).map_err(|e| Error::Image {
+            image: image.into(),
+            message: crate::formats::Error::Zarr {
+                path: root.into(),
+                message: e.to_string(),
+            }
+            .to_string(),
+        })?;
+        Self::open_in(id, image, view, level_path, &root.join(level_path), dtype)
+    }
+
+    /// Opens array `level_path` of the group `view` sees (over any store); `path` names it.
+    pub fn open_in(
+        id: u32,
+        image: &str,
+        view: ZarrView,
+        level_path: &str,
+        path: &std::path::Path,
+        dtype: crate::metadata::DataType,
+    ) -> Result<ArrayReader, Error> {
+        let path = path.to_path_buf();
+        let array = ome_zarr::open_array_in(view, level_path, &path).map_err(|e| Error::Image {
             image: image.into(),
             message: crate::io_error::chain(&e),
         })?;
@@ -385,5 +405,34 @@ impl Element for f32 {
 impl Element for i64 {
     fn convert(conv: &Conv<i64>, c: &Chunk, src: usize, out: &mut [i64]) {
         conv.run(c, src, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::store::{tests::into_memory, LocalStore, MemoryStore};
+
+    #[test]
+    fn a_reader_over_memory_decodes_what_the_one_over_disk_does() {
+        let pkg = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("formats/manifest/valid/complete");
+        let image = "images/nuclei.ome.zarr";
+        let mut mem = MemoryStore::new("memory:");
+        into_memory(&pkg, "", &mut mem);
+        let dtype = crate::metadata::DataType::Uint16;
+        let open = |store: Arc<dyn crate::formats::store::ReadStore>| {
+            let view = ZarrView::new(store, image);
+            ArrayReader::open_in(0, "nuclei", view, "0", &pkg.join(image).join("0"), dtype).unwrap()
+        };
+        let disk = open(Arc::new(LocalStore::new(&pkg).unwrap()));
+        let memory = open(Arc::new(mem));
+        assert_eq!((&memory.shape, &memory.chunk), (&disk.shape, &disk.chunk));
+        let (a, b) = (
+            disk.decode(&[0, 0]).unwrap(),
+            memory.decode(&[0, 0]).unwrap(),
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 16 * 16);
     }
 }
