@@ -25,6 +25,7 @@
 
 mod order;
 mod read;
+pub mod stats;
 mod targets;
 #[cfg(feature = "tch")]
 pub mod tensors;

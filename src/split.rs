@@ -8,6 +8,8 @@ use crate::package::Package;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod summary;
+
 /// Errors computing or checking a split.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
