@@ -18,24 +18,17 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod annotations;
-pub mod edit;
-pub mod formats;
-pub mod images;
-pub mod info;
-pub mod io_error;
-pub mod loader;
-pub mod manifest;
-pub mod metadata;
-pub mod package;
-pub mod publish;
-pub mod raster;
-pub mod sheet;
-pub mod split;
-pub mod tracks;
-pub mod validate;
-pub mod vectors;
-pub mod versions;
+// The library lives in the crates under crates/; this facade keeps `mifa::…` paths working.
+
+pub use mifa_formats as formats;
+pub use mifa_loader as loader;
+pub use mifa_model::io_error;
+pub use mifa_model::{annotations, ids, manifest, metadata, raster, split as split_model};
+pub use mifa_model::{map_pixels, with_pixels};
+pub use mifa_package::{
+    edit, images, info, package, sheet, split, tracks, validate, vectors, versions,
+};
+pub use mifa_publish as publish;
 
 pub use metadata::Manifest;
 pub use package::Package;

@@ -132,7 +132,7 @@ fn squares(n: u32, shift: f64) -> String {
 /// written with their chunks in whatever order the threads finish, so their bytes differ
 /// from run to run.
 fn write_inputs(dir: &Path) {
-    for sub in ["pair", "masks", "imgs"] {
+    for sub in ["pair", "masks", "imgs", "imgs3", "ctc5"] {
         fs::create_dir_all(dir.join(sub)).unwrap();
     }
     let ctc = mifa::formats::ctc::read(&repo("tests/fixtures/tracks/ctc/ctc_tiny/01_RES")).unwrap();
@@ -161,10 +161,79 @@ fn write_inputs(dir: &Path) {
         "index,axis-0,axis-1,label\n0,5,7,Tumor\n1,30,40,mitosis\n2,50,12,Tumor\n",
     )
     .unwrap();
+    write_coco3(dir);
+    write_ctc5(&dir.join("ctc5"));
+    write_tiff(&dir.join("movie5.tif"), 7, 64, 64, CTC5_FRAMES);
     let coco = fs::read_to_string(repo("tests/fixtures/reference_libs/tiny_coco.json")).unwrap();
     fs::write(
         dir.join("fresh_coco.json"),
         coco.replace("blobs.png", "fresh.png"),
+    )
+    .unwrap();
+}
+
+/// A COCO file on three images not in the package (`imgs3/f1.png` … `f3.png`), each with a
+/// few polygons of two categories: `import coco --images` adds three images in one commit.
+fn write_coco3(dir: &Path) {
+    let (mut images, mut anns) = (Vec::new(), Vec::new());
+    for k in 1..=3u32 {
+        image::GrayImage::from_fn(64, 64, |x, y| image::Luma([((x * k + y * 7) % 256) as u8]))
+            .save(dir.join(format!("imgs3/f{k}.png")))
+            .unwrap();
+        images.push(format!(
+            r#"{{"id":{k},"file_name":"f{k}.png","width":64,"height":64}}"#
+        ));
+        for i in 0..3u32 {
+            let (x, y) = (4 + 18 * i, 4 + 6 * k);
+            anns.push(format!(
+                r#"{{"id":{},"image_id":{k},"category_id":{},"iscrowd":0,"segmentation":[[{x},{y},{},{y},{},{},{x},{}]],"area":100,"bbox":[{x},{y},10,10]}}"#,
+                10 * k + i,
+                1 + i % 2,
+                x + 10,
+                x + 10,
+                y + 10,
+                y + 10
+            ));
+        }
+    }
+    let coco = format!(
+        r#"{{"images":[{}],"annotations":[{}],"categories":[{{"id":1,"name":"blob"}},{{"id":2,"name":"spot"}}]}}"#,
+        images.join(","),
+        anns.join(",")
+    );
+    fs::write(dir.join("coco3.json"), coco).unwrap();
+}
+
+/// Frames of the CTC folder `ctc5`.
+const CTC5_FRAMES: u32 = 5;
+
+/// A CTC results folder of `CTC5_FRAMES` 64×64 masks (four cells moving right, the fourth
+/// one ending early) and its `res_track.txt`: the import writes a mask on every frame.
+fn write_ctc5(dir: &Path) {
+    for t in 0..CTC5_FRAMES {
+        let data: Vec<u16> = (0..64 * 64u32)
+            .map(|i| {
+                let (x, y) = (i % 64, i / 64);
+                let cell = 1 + (y / 16) as u16;
+                let x0 = 4 + 6 * t;
+                let inside = (x0..x0 + 8).contains(&x) && (y % 16) >= 4 && (y % 16) < 12;
+                if inside && (cell < 4 || t < 3) {
+                    cell
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let f = fs::File::create(dir.join(format!("mask{t:03}.tif"))).unwrap();
+        tiff::encoder::TiffEncoder::new(f)
+            .unwrap()
+            .write_image::<tiff::encoder::colortype::Gray16>(64, 64, &data)
+            .unwrap();
+    }
+    let last = CTC5_FRAMES - 1;
+    fs::write(
+        dir.join("res_track.txt"),
+        format!("1 0 {last} 0\n2 0 {last} 0\n3 0 {last} 0\n4 0 2 0\n"),
     )
     .unwrap();
 }
@@ -226,6 +295,22 @@ fn write_template(pkg: &Path, inputs: &Path) {
     // Since 1.0.0, the set has a new file (which a restore removes) and a changed one.
     vec_on("vec3.geojson", "s1");
     vec_on("vec2.geojson", "blobs");
+    // A movie for the CTC folder of five frames, and a vector set on three images.
+    must(&[
+        "add",
+        p,
+        &i("movie5.tif"),
+        "--axes",
+        "tyx",
+        "--id",
+        "movie5",
+    ]);
+    for image in ["blobs", "s1", "s2"] {
+        let f = i("other.geojson");
+        must(&[
+            "import", p, "geojson", &f, "--image", image, "--set", "multi",
+        ]);
+    }
     must(&["validate", p]);
 }
 
@@ -478,6 +563,11 @@ const SCENARIOS: &[(&str, Kind, &[&str])] = &[
     ("import tracks trackmate", Kind::Write, &["import", "@P", "tracks", "--from", "trackmate", "@tracks/trackmate/tiny_trackmate.xml", "--set", "tm"]),
     ("import tracks geff", Kind::Write, &["import", "@P", "tracks", "--from", "geff", "@tracks/geff/tiny.geff", "--set", "gf"]),
     ("convert to-mask", Kind::Write, &["convert", "to-mask", "@P", "--set", "vec", "--name", "vm"]),
+    // One commit for several images each: masks on three images (two with labels already),
+    // three images with their annotations, a mask on every frame of a movie.
+    ("convert to-mask, 3 images", Kind::Write, &["convert", "to-mask", "@P", "--set", "multi", "--name", "mm"]),
+    ("import coco --images, 3 images", Kind::Write, &["import", "@P", "coco", "@in/coco3.json", "--set", "gt3", "--images", "@in/imgs3"]),
+    ("import tracks ctc, 5 frames", Kind::Write, &["import", "@P", "tracks", "--from", "ctc", "@in/ctc5", "--set", "ctc5", "--image", "movie5"]),
     ("convert to-polygons", Kind::Write, &["convert", "to-polygons", "@P", "--mask", "cells", "--set", "outl"]),
     ("convert to-polygons --replace", Kind::Write, &["convert", "to-polygons", "@P", "--mask", "cells", "--set", "vec", "--replace"]),
     ("split", Kind::Write, &["split", "@P", "--train", "0.5", "--val", "0.25", "--test", "0.25"]),

@@ -7,6 +7,7 @@ mod annotations;
 mod cli;
 mod formats;
 mod images;
+mod layout;
 mod loader;
 mod publish;
 mod report;
