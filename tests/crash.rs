@@ -12,6 +12,10 @@
 //! `MIFA_CRASH_KEEP=DIR` keeps the package as the kill left it whenever a check fails;
 //! `MIFA_CRASH_BIN` names the binary to test (default: the one built with this test).
 
+#[allow(dead_code)] // each binary uses some of the shared helpers
+#[path = "./common/mod.rs"]
+mod common;
+
 use mifa::split::SplitMix64;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -470,25 +474,12 @@ fn left_behind(pkg: &Path, before: &State) -> String {
     format!("{differ:?}, {journal}")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 fn reset(pkg: &Path, template: Option<&Path>) {
     if pkg.exists() {
         fs::remove_dir_all(pkg).unwrap();
     }
     if let Some(t) = template {
-        copy_dir(t, pkg);
+        common::copy_dir(t, pkg);
     }
 }
 
@@ -687,7 +678,7 @@ impl Scenario {
             .map(|k| k.join(format!("s{}-last", self.index)));
         if let (true, Some(k)) = (killed, &kept) {
             reset(k, None);
-            copy_dir(&self.pkg, k);
+            common::copy_dir(&self.pkg, k);
         }
         let outcome = if killed {
             self.tally.kills += 1;
@@ -775,7 +766,7 @@ impl Scenario {
             .map(|k| {
                 let dest = k.with_file_name(format!("s{}-attempt{n}", self.index));
                 reset(&dest, None);
-                copy_dir(k, &dest);
+                common::copy_dir(k, &dest);
                 format!("; kept in {}", dest.display())
             })
             .unwrap_or_default();

@@ -1,4 +1,5 @@
-//! COCO instances/results JSON: `formats::coco::read_header`, `Dataset::load`, `Dataset::check`
+//! COCO instances/results JSON: `formats::coco::read_header`, `Dataset::load_from` over the
+//! bytes, `Dataset::check`
 //! and each annotation's `to_rle` against its image (when the image is small enough to rasterise).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -10,7 +11,7 @@ const MAX_PIXELS: u64 = 1 << 22;
 fuzz_target!(|data: &[u8]| {
     let path = mifa_fuzz::file("in.json", data);
     let _ = read_header(&path);
-    let Ok(ds) = Dataset::load(&path) else {
+    let Ok(ds) = Dataset::load_from(data, &path) else {
         return;
     };
     let _ = ds.check();

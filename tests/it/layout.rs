@@ -16,7 +16,6 @@ const LIBRARY_CRATES: [&str; 5] = [
 /// Functions still over the limit when the rule came in, with their length then: they may only
 /// shrink, and leave this list once they fit.
 const KNOWN_LONG: &[(&str, usize)] = &[
-    ("crates/mifa-publish/src/bia.rs::plan", 917),
     (
         "crates/mifa-model/src/metadata/completeness.rs::checks",
         445,

@@ -304,8 +304,16 @@ type Each<'a, T> = (
 
 /// Reads the file, mapping and sinking each annotation as it is parsed; returns the rest.
 /// `each: None` skips the annotations (counting them) without parsing.
-fn read<T: Send>(path: &Path, mut sink: Option<Each<'_, T>>) -> Result<Header, Error> {
-    let mut s = open(path)?;
+fn read<T: Send>(path: &Path, sink: Option<Each<'_, T>>) -> Result<Header, Error> {
+    read_stream(open(path)?, path, sink)
+}
+
+/// [`read`] over any byte source; `path` is what errors are named with.
+fn read_stream<T: Send, R: std::io::Read + Send>(
+    mut s: JsonStream<R>,
+    path: &Path,
+    mut sink: Option<Each<'_, T>>,
+) -> Result<Header, Error> {
     let mut header = Header::default();
     let err = |e| Error::from_stream(path, e);
     let mut count = 0usize;
@@ -407,11 +415,26 @@ pub fn for_each_annotation_with<T: Send>(
 impl Dataset {
     /// Loads a COCO file (or results file) into memory, streaming: no JSON tree is built.
     pub fn load(path: &Path) -> Result<Dataset, Error> {
+        Dataset::load_stream(open(path)?, path)
+    }
+
+    /// Loads COCO from any byte source (a network object, a buffer), streamed like
+    /// [`Dataset::load`]; `name` is what errors are named with.
+    pub fn load_from(source: impl std::io::Read + Send, name: &Path) -> Result<Dataset, Error> {
+        Dataset::load_stream(JsonStream::with_size_hint(source, u64::MAX), name)
+    }
+
+    fn load_stream<R: std::io::Read + Send>(
+        s: JsonStream<R>,
+        path: &Path,
+    ) -> Result<Dataset, Error> {
         let mut annotations = Vec::new();
-        let header = for_each_annotation(path, |a| {
+        let mut push = |a: Annotation| {
             annotations.push(a);
             Ok(())
-        })?;
+        };
+        let keep = |a: Annotation| a;
+        let header = read_stream(s, path, Some((&keep, &mut push)))?;
         Ok(Dataset {
             header,
             annotations,
@@ -871,6 +894,12 @@ mod tests {
               "info": {"year": 2024}, "licenses": [], "custom": true}"#,
         );
         let d = Dataset::load(&p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(
+            Dataset::load_from(&bytes[..], &p).unwrap(),
+            d,
+            "bytes read as the file"
+        );
         assert_eq!(d.annotations.len(), 4);
         assert_eq!(d.header.images[0].extra["license"], 1);
         assert_eq!(d.header.extra["custom"], true);

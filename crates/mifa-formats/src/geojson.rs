@@ -115,8 +115,21 @@ struct Parsed {
 pub fn read(path: &Path, opts: ReadOptions) -> Result<Read, Error> {
     // Streamed, so only the file's type is checked: a device or FIFO would never end.
     let file = crate::input::open_regular(path)?;
-    let size = file.metadata().map(|m| m.len() + 1).unwrap_or(u64::MAX);
-    let mut s = JsonStream::with_size_hint(file, size);
+    let size = file.metadata().map(|m| m.len() + 1).ok();
+    read_from(file, size, path, opts)
+}
+
+/// Reads GeoJSON from any byte source (a network object, a buffer), streamed as [`read`] does;
+/// `size_hint` (the length, when known) sizes the first buffer, `name` is what errors are
+/// named with.
+pub fn read_from(
+    source: impl std::io::Read + Send,
+    size_hint: Option<u64>,
+    name: &Path,
+    opts: ReadOptions,
+) -> Result<Read, Error> {
+    let path = name;
+    let mut s = JsonStream::with_size_hint(source, size_hint.unwrap_or(u64::MAX));
     let err = |e| Error::from_stream(path, e);
     let mut out = Read::default();
     let mut index = 0usize;
@@ -787,11 +800,18 @@ pub fn write(path: &Path, c: &Collection) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    /// Reads `text` from a file and from bytes: both readers must agree, errors included.
     fn read_str(text: &str, opts: ReadOptions) -> Result<Read, Error> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.geojson");
         std::fs::write(&p, text).unwrap();
-        read(&p, opts)
+        let from_file = read(&p, opts);
+        let from_bytes = read_from(text.as_bytes(), None, &p, opts);
+        match (&from_file, &from_bytes) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (a, b) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        }
+        from_file
     }
 
     #[test]

@@ -158,24 +158,55 @@ pub fn read_capped(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>,
     if len > max {
         return Err(too_large());
     }
-    // The file may grow after the stat: read one byte more than the cap to tell.
-    let mut bytes = Vec::with_capacity(len as usize);
-    f.take(max.saturating_add(1))
+    // The file may grow after the stat: the cap is checked again while reading.
+    read_capped_from(f, len, path, max, what)
+}
+
+/// Reads at most `max` bytes from any source (one more tells that it holds more: refused);
+/// `capacity` is what to reserve up front, `name` what errors are named with.
+pub fn read_capped_from(
+    source: impl Read,
+    capacity: u64,
+    name: &Path,
+    max: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, InputError> {
+    let mut bytes = Vec::with_capacity(capacity.min(max) as usize);
+    source
+        .take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|source| InputError::Io {
-            path: path.to_path_buf(),
+            path: name.to_path_buf(),
             source,
         })?;
     if bytes.len() as u64 > max {
-        return Err(too_large());
+        return Err(InputError::TooLarge {
+            path: name.to_path_buf(),
+            max,
+            what,
+        });
     }
     Ok(bytes)
 }
 
 /// [`read_capped`] for UTF-8 text.
 pub fn read_text_capped(path: &Path, max: u64, what: &'static str) -> Result<String, InputError> {
-    String::from_utf8(read_capped(path, max, what)?).map_err(|e| InputError::NotUtf8 {
-        path: path.to_path_buf(),
+    utf8(read_capped(path, max, what)?, path)
+}
+
+/// [`read_capped_from`] for UTF-8 text.
+pub fn read_text_capped_from(
+    source: impl Read,
+    name: &Path,
+    max: u64,
+    what: &'static str,
+) -> Result<String, InputError> {
+    utf8(read_capped_from(source, 0, name, max, what)?, name)
+}
+
+fn utf8(bytes: Vec<u8>, name: &Path) -> Result<String, InputError> {
+    String::from_utf8(bytes).map_err(|e| InputError::NotUtf8 {
+        path: name.to_path_buf(),
         offset: e.utf8_error().valid_up_to(),
     })
 }

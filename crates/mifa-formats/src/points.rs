@@ -53,16 +53,32 @@ pub fn read(path: &Path, origin: Origin) -> Result<Collection, Error> {
 
 /// Like [`read`], with the 1-based line of each object, so that later checks can name it.
 pub fn read_located(path: &Path, origin: Origin) -> Result<(Collection, Vec<u64>), Error> {
+    let max = crate::input::TextLimits::current().max_table_bytes;
+    let text = crate::input::read_text_capped(path, max, "a points table")?;
+    parse_located(&text, path, origin)
+}
+
+/// Reads a points table from any byte source (a network object, a buffer), capped like a file;
+/// `name` is what errors are named with.
+pub fn read_from(
+    source: impl std::io::Read,
+    name: &Path,
+    origin: Origin,
+) -> Result<(Collection, Vec<u64>), Error> {
+    let max = crate::input::TextLimits::current().max_table_bytes;
+    let text = crate::input::read_text_capped_from(source, name, max, "a points table")?;
+    parse_located(&text, name, origin)
+}
+
+fn parse_located(text: &str, path: &Path, origin: Origin) -> Result<(Collection, Vec<u64>), Error> {
     let bad = |line: u64, message: String| Error::Invalid {
         path: path.to_path_buf(),
         line,
         message,
     };
-    let max = crate::input::TextLimits::current().max_table_bytes;
-    let text = crate::input::read_text_capped(path, max, "a points table")?;
     let first = text.lines().next().unwrap_or("");
     let delimiter = if first.contains('\t') { b'\t' } else { b',' };
-    if let Some(line) = crate::input::unterminated_quote(&text, delimiter) {
+    if let Some(line) = crate::input::unterminated_quote(text, delimiter) {
         return Err(bad(line as u64, UNCLOSED_QUOTE.into()));
     }
     let mut r = csv::ReaderBuilder::new()
@@ -201,7 +217,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
-        read(&p, origin)
+        let from_file = read(&p, origin);
+        let from_bytes = read_from(text.as_bytes(), &p, origin).map(|(c, _)| c);
+        match (&from_file, &from_bytes) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (a, b) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        }
+        from_file
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::manifest::{self, FILE_NAME};
 use crate::metadata::Manifest;
 use crate::validate::{self, Issue};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -234,7 +235,8 @@ impl Package {
 
     /// Applies a change to the manifest atomically: under the writer lock, re-reads the manifest,
     /// applies `change`, refuses the result if it has validation errors the old manifest did not
-    /// have, then replaces `mifa.json`. Returns what `change` returned.
+    /// have (the model, and the files the change touched: see [`validate::Scope`]), then replaces
+    /// `mifa.json`. Returns what `change` returned.
     pub fn update<T, E>(
         &mut self,
         change: impl FnOnce(&mut Manifest) -> Result<T, E>,
@@ -295,12 +297,7 @@ impl Package {
             }
             Err(e) => return Err(Error::from(e).into()),
         };
-        let before = validate::check_manifest(&self.root, &old).errors();
-        let introduced: Vec<Issue> = validate::check_manifest(&self.root, &new)
-            .errors()
-            .into_iter()
-            .filter(|i| !before.contains(i))
-            .collect();
+        let introduced = introduced_errors(&self.root, &old, &new);
         if !introduced.is_empty() {
             return Err(Error::Invalid {
                 path,
@@ -350,6 +347,20 @@ fn deserialize_doc<E>(doc: &Value) -> Result<Manifest, UpdateError<E>> {
             issues: vec![Issue::error("schema", FILE_NAME, None, e.to_string())],
         })
     })
+}
+
+/// Errors of `new` that `old` did not have, from the model and the files the change touched (an
+/// edit costs what it changes; `mifa validate` checks every file).
+fn introduced_errors(root: &Path, old: &Manifest, new: &Manifest) -> Vec<Issue> {
+    let scope = validate::Scope::between(old, new);
+    let errors = |m| {
+        let issues = validate::check_commit(root, m, &scope);
+        issues
+            .into_iter()
+            .filter(|i| i.severity == validate::Severity::Error)
+    };
+    let before: HashSet<Issue> = errors(old).collect();
+    errors(new).filter(|i| !before.contains(i)).collect()
 }
 
 /// Refuses a manifest that is a symbolic link or not a regular file: it is read and replaced

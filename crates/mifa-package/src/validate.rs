@@ -13,6 +13,9 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+mod scope;
+pub use scope::Scope;
+
 /// How bad an issue is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -236,8 +239,23 @@ pub fn validate(dir: &Path) -> Result<Report, Error> {
 /// Checks a parsed manifest against the package at `root`: values, ids, references, files;
 /// then assesses completeness.
 pub fn check_manifest(root: &Path, m: &Manifest) -> Report {
+    Report {
+        package: root.to_path_buf(),
+        issues: checker_issues(root, m, None),
+        completeness: Some(completeness::assess(m)),
+    }
+}
+
+/// What a commit checks: the whole model of `m`, and on disk only the files in `scope` (see
+/// [`Scope::between`]). No completeness: it never refuses a write.
+pub fn check_commit(root: &Path, m: &Manifest, scope: &Scope) -> Vec<Issue> {
+    checker_issues(root, m, Some(scope))
+}
+
+fn checker_issues(root: &Path, m: &Manifest, scope: Option<&Scope>) -> Vec<Issue> {
     let mut v = Checker {
         root,
+        scope,
         issues: Vec::new(),
     };
     v.study(m);
@@ -248,15 +266,13 @@ pub fn check_manifest(root: &Path, m: &Manifest) -> Report {
     v.unknown_keys(m);
     let mut issues = v.issues;
     issues.sort_by_key(|i| i.severity);
-    Report {
-        package: root.to_path_buf(),
-        issues,
-        completeness: Some(completeness::assess(m)),
-    }
+    issues
 }
 
 struct Checker<'a> {
     root: &'a Path,
+    /// `None`: every file; else only those a commit touched.
+    scope: Option<&'a Scope>,
     issues: Vec<Issue>,
 }
 
@@ -427,11 +443,19 @@ impl Checker<'_> {
         }
     }
 
-    fn file(&mut self, path: String, rel: &str) {
+    fn image_in_scope(&self, id: &str) -> bool {
+        self.scope.is_none_or(|s| s.has_image(id))
+    }
+
+    fn file_in_scope(&self, rel: &str) -> bool {
+        self.scope.is_none_or(|s| s.has_file(rel))
+    }
+
+    fn file(&mut self, path: String, rel: &str, on_disk: bool) {
         match package::check_relative_path(rel) {
             Err(msg) => self.error("path", path, msg),
             Ok(()) => {
-                if !self.root.join(rel).exists() {
+                if on_disk && !self.root.join(rel).exists() {
                     self.error(
                         "missing_file",
                         path,
@@ -511,8 +535,11 @@ impl Checker<'_> {
                 &components,
                 "study component",
             );
-            self.file(format!("{p}.path"), &img.path);
-            self.image_store(&p, img);
+            let on_disk = self.image_in_scope(&img.id);
+            self.file(format!("{p}.path"), &img.path, on_disk);
+            if on_disk {
+                self.image_store(&p, img);
+            }
             if !paths.insert(img.path.as_str()) {
                 self.error(
                     "duplicate",
@@ -769,8 +796,10 @@ impl Checker<'_> {
             let mut seen = HashSet::new();
             for (j, f) in set.files.iter().enumerate() {
                 let fp = format!("{p}.files[{j}]");
-                self.file(format!("{fp}.path"), &f.path);
-                if f.path.ends_with(crate::vectors::VECTOR_EXT)
+                let on_disk = self.file_in_scope(&f.path);
+                self.file(format!("{fp}.path"), &f.path, on_disk);
+                if on_disk
+                    && f.path.ends_with(crate::vectors::VECTOR_EXT)
                     && package::check_relative_path(&f.path).is_ok()
                 {
                     vectors.push((f.path.as_str(), f.source_images.first().map(String::as_str)));
@@ -823,6 +852,9 @@ impl Checker<'_> {
             else {
                 continue;
             };
+            if self.scope.is_some_and(|s| !s.has_set(&set.id)) {
+                continue;
+            }
             if !self.root.join(&set.files[j].path).is_file() {
                 continue; // reported by `file`
             }

@@ -14,7 +14,11 @@ use crate::formats::pagetab::{
 use crate::formats::zip;
 use crate::io_error::{chain, io};
 use crate::metadata::completeness::{self, Level};
-use crate::metadata::{AnnotationType, ImageEntry, Manifest};
+use crate::metadata::{
+    AnnotationFile, AnnotationMethod, AnnotationSet, AnnotationType, Biosample, ImageAcquisition,
+    ImageAnalysis, ImageCorrelation, ImageEntry, Manifest, ModelRef, Person, Specimen, Study,
+    StudyComponent,
+};
 use crate::package::{self, Package, ANNOTATIONS_DIR};
 use crate::{info, tracks, validate, versions};
 use serde::Serialize;
@@ -275,182 +279,244 @@ fn ome_version(root: &Path) -> String {
 
 /// Checks the package and lays out its submission; writes nothing.
 pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
-    let m = pkg.manifest();
-    let root = pkg.root();
-    let mut problems = Vec::new();
+    let mut p = Planner::new(pkg, opts);
+    p.requirements()?;
+    let records = versions::records(p.root)?;
+    let (version, fingerprint) = p.release(&records)?;
+    p.check_title();
+    let release_date = p.release_date();
+    let mut study = p.study(&version, &fingerprint);
+    p.authors(&mut study);
+    publications_and_funding(&p.m.study, &mut study);
+    p.rembi(&mut study);
+    p.study_components(&mut study);
+    p.annotation_sets(&mut study)?;
+    p.metadata_files(&mut study, &records)?;
+    Ok(p.finish(study, release_date, version, fingerprint))
+}
 
-    // The BIA-required metadata and everything `mifa validate` calls an error.
-    for c in completeness::checks(m) {
-        if c.level == Level::Required && !c.present {
-            problems.push(error(
-                &c.path,
-                format!("required by the BioImage Archive: {}", c.hint),
-            ));
+/// An image's (biosample, specimen, image acquisition) titles: one Associations section each.
+type Association = (String, String, String);
+
+/// What the steps of [`plan`] share: the package, and what they have found and laid out so far.
+struct Planner<'a> {
+    pkg: &'a Package,
+    m: &'a Manifest,
+    root: &'a Path,
+    opts: &'a PublishOptions,
+    /// The release published, when there is one.
+    record: Option<versions::Record>,
+    problems: Vec<Problem>,
+    /// REMBI section titles by (section type, id), for the associations that name them.
+    titles: BTreeMap<(&'static str, String), String>,
+    used_titles: BTreeSet<(&'static str, String)>,
+    /// Files of the upload area, in writing order.
+    files: Vec<Planned>,
+    seen_paths: BTreeSet<String>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(pkg: &'a Package, opts: &'a PublishOptions) -> Self {
+        Planner {
+            pkg,
+            m: pkg.manifest(),
+            root: pkg.root(),
+            opts,
+            record: None,
+            problems: Vec::new(),
+            titles: BTreeMap::new(),
+            used_titles: BTreeSet::new(),
+            files: Vec::new(),
+            seen_paths: BTreeSet::new(),
         }
     }
-    let report = validate::validate(root)?;
-    for i in report.errors() {
-        let at = match &i.path {
-            Some(p) => format!("{} {p}", i.file),
-            None => i.file.clone(),
-        };
-        problems.push(error(at, format!("{} (mifa validate)", i.message)));
+
+    /// The BIA-required metadata and everything `mifa validate` calls an error.
+    fn requirements(&mut self) -> Result<(), Error> {
+        for c in completeness::checks(self.m) {
+            if c.level == Level::Required && !c.present {
+                self.problems.push(error(
+                    &c.path,
+                    format!("required by the BioImage Archive: {}", c.hint),
+                ));
+            }
+        }
+        let report = validate::validate(self.root)?;
+        for i in report.errors() {
+            let at = match &i.path {
+                Some(p) => format!("{} {p}", i.file),
+                None => i.file.clone(),
+            };
+            self.problems
+                .push(error(at, format!("{} (mifa validate)", i.message)));
+        }
+        Ok(())
     }
 
-    // What is published is a release, unchanged since.
-    let records = versions::records(root)?;
-    let (version, fingerprint, record) = match records.last() {
-        None => {
-            problems.push(error(
+    /// What is published is a release, unchanged since: its version and dataset hash, both
+    /// empty when there is no release.
+    fn release(
+        &mut self,
+        records: &[(PathBuf, versions::Record)],
+    ) -> Result<(String, String), Error> {
+        let Some((_, r)) = records.last() else {
+            self.problems.push(error(
                 "versions/",
                 "no release yet: a submission publishes a release (mifa release DIR --version 1.0.0 --changes \"…\")",
             ));
-            (String::new(), String::new(), None)
+            return Ok((String::new(), String::new()));
+        };
+        let v = versions::verify(self.root, Some(&r.version))?;
+        if !v.ok() {
+            self.problems.push(error(
+                format!("versions/{}.json", r.version),
+                format!(
+                    "the package differs from release {} ({} missing, {} changed, {} unexpected file(s), {} chain error(s)): release the changes, or restore, first (mifa verify DIR lists them)",
+                    r.version,
+                    v.missing.len(),
+                    v.corrupted.len(),
+                    v.unexpected.len(),
+                    v.chain_errors.len()
+                ),
+            ));
         }
-        Some((_, r)) => {
-            let v = versions::verify(root, Some(&r.version))?;
-            if !v.ok() {
-                problems.push(error(
-                    format!("versions/{}.json", r.version),
-                    format!(
-                        "the package differs from release {} ({} missing, {} changed, {} unexpected file(s), {} chain error(s)): release the changes, or restore, first (mifa verify DIR lists them)",
-                        r.version,
-                        v.missing.len(),
-                        v.corrupted.len(),
-                        v.unexpected.len(),
-                        v.chain_errors.len()
-                    ),
-                ));
-            }
-            (r.version.clone(), r.dataset_sha256.clone(), Some(r.clone()))
-        }
-    };
-
-    // Study and submission attributes.
-    let s = &m.study;
-    if s.title.trim().chars().count() < 25 {
-        problems.push(error(
-            "study.title",
-            format!(
-                "{:?} is shorter than the 25 characters BIA's template asks for",
-                s.title
-            ),
-        ));
+        self.record = Some(r.clone());
+        Ok((r.version.clone(), r.dataset_sha256.clone()))
     }
-    let today = chrono::Utc::now().date_naive();
-    let release_date = match s.release_date.as_deref() {
-        None => {
-            problems.push(error(
+
+    fn check_title(&mut self) {
+        let title = &self.m.study.title;
+        if title.trim().chars().count() < 25 {
+            self.problems.push(error(
+                "study.title",
+                format!("{title:?} is shorter than the 25 characters BIA's template asks for"),
+            ));
+        }
+    }
+
+    /// The submission's release date, checked against BIA's two-year limit on private data.
+    fn release_date(&mut self) -> String {
+        let today = chrono::Utc::now().date_naive();
+        let Some(d) = self.m.study.release_date.as_deref() else {
+            self.problems.push(error(
                 "study.release_date",
                 "BIA needs a release date (YYYY-MM-DD): mifa meta set DIR study.release_date 2027-01-31",
             ));
-            String::new()
+            return String::new();
+        };
+        match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Err(_) => self.problems.push(error(
+                "study.release_date",
+                format!("{d:?} is not a YYYY-MM-DD date"),
+            )),
+            Ok(date) if date < today => self.problems.push(warning(
+                "study.release_date",
+                format!("{d} is in the past: the study becomes public as soon as BIA accepts it"),
+            )),
+            Ok(date) if date > today + chrono::Days::new(731) => self.problems.push(error(
+                "study.release_date",
+                format!("{d} is more than two years ahead; BIA holds data private for at most two years"),
+            )),
+            Ok(_) => {}
         }
-        Some(d) => {
-            match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-                Err(_) => problems.push(error("study.release_date", format!("{d:?} is not a YYYY-MM-DD date"))),
-                Ok(date) if date < today => problems.push(warning(
-                    "study.release_date",
-                    format!("{d} is in the past: the study becomes public as soon as BIA accepts it"),
-                )),
-                Ok(date) if date > today + chrono::Days::new(731) => problems.push(error(
-                    "study.release_date",
-                    format!("{d} is more than two years ahead; BIA holds data private for at most two years"),
-                )),
-                Ok(_) => {}
+        d.to_string()
+    }
+
+    /// The Study section's attributes and links, without its subsections.
+    fn study(&mut self, version: &str, fingerprint: &str) -> Section {
+        let s = &self.m.study;
+        let mut study = Section::new("Study", None);
+        study.attr("Title", s.title.trim());
+        study.attr("Description", s.description.clone().unwrap_or_default());
+        for k in &s.keywords {
+            study.attr("Keywords", k.label.clone());
+        }
+        study.attr(
+            "Acknowledgements",
+            s.acknowledgements.clone().unwrap_or_default(),
+        );
+        let license = self.license_attribute();
+        study.attributes.push(license);
+        study.attr(
+            "Funding statement",
+            s.funding_statement.clone().unwrap_or_default(),
+        );
+        study.attr("Dataset version", version);
+        if !fingerprint.is_empty() {
+            study.attr("Dataset fingerprint", fingerprint);
+        }
+        if let Some(p) = self.record.as_ref().and_then(|r| r.previous.as_ref()) {
+            study.attr("Previous version", p.version.clone());
+        }
+        if let Some(acc) = &self.opts.previous_accession {
+            let ok = acc.starts_with("S-")
+                && acc.len() > 2
+                && acc[2..].chars().all(|c| c.is_ascii_alphanumeric());
+            if !ok {
+                self.problems.push(error(
+                    "--previous-accession",
+                    format!("{acc:?} is not a BioStudies accession (S-BIAD123)"),
+                ));
             }
-            d.to_string()
+            study.attr("Previous version accession", acc.clone());
         }
-    };
-    let mut study = Section::new("Study", None);
-    study.attr("Title", s.title.trim());
-    study.attr("Description", s.description.clone().unwrap_or_default());
-    for k in &s.keywords {
-        study.attr("Keywords", k.label.clone());
+        study.links.extend(model_links(&s.models));
+        study
     }
-    study.attr(
-        "Acknowledgements",
-        s.acknowledgements.clone().unwrap_or_default(),
-    );
-    match license(&s.license) {
-        Some((name, url)) => study.attributes.push(Attribute {
-            name: "License".into(),
-            value: name.into(),
-            reference: false,
-            valqual: vec![("URL".into(), url.into())],
-        }),
-        None => {
-            let msg = format!(
-                "{:?} is not a licence BIA offers (CC0-1.0 or CC-BY-4.0); relicense if you hold the rights (mifa meta set DIR study.license CC-BY-4.0), or agree it with BIA first",
-                s.license
-            );
-            problems.push(if opts.allow_license {
-                warning(
-                    "study.license",
-                    format!("{msg} (submitted anyway: --allow-license)"),
-                )
-            } else {
-                error(
-                    "study.license",
-                    format!("{msg}; --allow-license writes it anyway"),
-                )
-            });
-            study.attributes.push(Attribute {
+
+    /// The License attribute; a licence BIA does not offer is an error unless allowed.
+    fn license_attribute(&mut self) -> Attribute {
+        let spdx = &self.m.study.license;
+        if let Some((name, url)) = license(spdx) {
+            return Attribute {
                 name: "License".into(),
-                value: s.license.clone(),
+                value: name.into(),
                 reference: false,
-                valqual: vec![(
-                    "URL".into(),
-                    format!("https://spdx.org/licenses/{}.html", s.license.trim()),
-                )],
-            });
+                valqual: vec![("URL".into(), url.into())],
+            };
         }
-    }
-    study.attr(
-        "Funding statement",
-        s.funding_statement.clone().unwrap_or_default(),
-    );
-    study.attr("Dataset version", version.clone());
-    if !fingerprint.is_empty() {
-        study.attr("Dataset fingerprint", fingerprint.clone());
-    }
-    if let Some(p) = record.as_ref().and_then(|r| r.previous.as_ref()) {
-        study.attr("Previous version", p.version.clone());
-    }
-    if let Some(acc) = &opts.previous_accession {
-        let ok = acc.starts_with("S-")
-            && acc.len() > 2
-            && acc[2..].chars().all(|c| c.is_ascii_alphanumeric());
-        if !ok {
-            problems.push(error(
-                "--previous-accession",
-                format!("{acc:?} is not a BioStudies accession (S-BIAD123)"),
-            ));
-        }
-        study.attr("Previous version accession", acc.clone());
-    }
-    for model in &s.models {
-        let url = model.url.clone().or_else(|| {
-            model
-                .bioimage_io_id
-                .as_ref()
-                .map(|id| format!("https://bioimage.io/#/?id={id}"))
+        let msg = format!(
+            "{spdx:?} is not a licence BIA offers (CC0-1.0 or CC-BY-4.0); relicense if you hold the rights (mifa meta set DIR study.license CC-BY-4.0), or agree it with BIA first",
+        );
+        self.problems.push(if self.opts.allow_license {
+            warning(
+                "study.license",
+                format!("{msg} (submitted anyway: --allow-license)"),
+            )
+        } else {
+            error(
+                "study.license",
+                format!("{msg}; --allow-license writes it anyway"),
+            )
         });
-        if let Some(url) = url {
-            let name = model.name.clone().unwrap_or_else(|| url.clone());
-            study.links.push(Link {
-                url,
-                attributes: vec![Attribute::new(
-                    "Description",
-                    format!("Model trained on these data: {name}"),
-                )],
-            });
+        Attribute {
+            name: "License".into(),
+            value: spdx.clone(),
+            reference: false,
+            valqual: vec![(
+                "URL".into(),
+                format!("https://spdx.org/licenses/{}.html", spdx.trim()),
+            )],
         }
     }
 
-    // Authors and their organisations.
-    let mut orgs: Vec<String> = Vec::new();
-    for (i, a) in s.authors.iter().enumerate() {
+    /// Author sections, then one organisation section per distinct affiliation.
+    fn authors(&mut self, study: &mut Section) {
+        let m = self.m;
+        let mut orgs: Vec<String> = Vec::new();
+        for (i, a) in m.study.authors.iter().enumerate() {
+            let sec = self.author(i, a, &mut orgs);
+            study.subsections.push(sec);
+        }
+        for (k, o) in orgs.iter().enumerate() {
+            let mut sec = Section::new("organisation", Some(format!("o{}", k + 1)));
+            sec.attr("Name", o.clone());
+            study.subsections.push(sec);
+        }
+    }
+
+    /// Study author `i`; its affiliation refers to its entry in `orgs`, added if new.
+    fn author(&mut self, i: usize, a: &Person, orgs: &mut Vec<String>) -> Section {
         let mut sec = Section::new("Author", Some(format!("a-{}", i + 1)));
         sec.attr("Name", a.name.clone());
         sec.attr("E-mail", a.email.clone().unwrap_or_default());
@@ -474,67 +540,70 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                     valqual: Vec::new(),
                 });
             }
-            None => problems.push(error(
+            None => self.problems.push(error(
                 format!("study.authors[{i}].affiliation"),
                 format!("BIA needs an organisation for every author ({})", a.name),
             )),
         }
         if a.email.is_none() {
-            problems.push(error(
+            self.problems.push(error(
                 format!("study.authors[{i}].email"),
                 format!("BIA needs an e-mail for every author ({})", a.name),
             ));
         }
-        study.subsections.push(sec);
-    }
-    for (k, o) in orgs.iter().enumerate() {
-        let mut sec = Section::new("organisation", Some(format!("o{}", k + 1)));
-        sec.attr("Name", o.clone());
-        study.subsections.push(sec);
-    }
-    for (i, p) in s.publications.iter().enumerate() {
-        let mut sec = Section::new("Publication", Some(format!("p-{}", i + 1)));
-        sec.attr("Title", p.title.clone().unwrap_or_default());
-        sec.attr("Authors", p.authors.clone().unwrap_or_default());
-        sec.attr("DOI", p.doi.clone().unwrap_or_default());
-        sec.attr("Pubmed ID", p.pmid.clone().unwrap_or_default());
-        sec.attr("Year", p.year.map(|y| y.to_string()).unwrap_or_default());
-        study.subsections.push(sec);
-    }
-    for (i, f) in s.funding.iter().enumerate() {
-        let mut sec = Section::new("Funding", Some(format!("f-{}", i + 1)));
-        sec.attr("Agency", f.funder.clone());
-        sec.attr("grant_id", f.grant_id.clone().unwrap_or_default());
-        study.subsections.push(sec);
+        sec
     }
 
-    // REMBI sections; associations name them by title, so titles must be unique per type.
-    let r = &m.rembi;
-    let mut titles: BTreeMap<(&str, String), String> = BTreeMap::new();
-    let mut used: BTreeSet<(&str, String)> = BTreeSet::new();
-    let mut title_of = |kind: &'static str,
-                        id: &str,
-                        title: Option<&String>,
-                        problems: &mut Vec<Problem>| {
+    /// A REMBI section's title (its id when it has none), which must be unique per section
+    /// type: associations name sections by title.
+    fn title_of(&mut self, kind: &'static str, id: &str, title: Option<&String>) -> String {
         let t = title
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| id.to_string());
-        if !used.insert((kind, t.clone())) {
-            problems.push(error(
+        if !self.used_titles.insert((kind, t.clone())) {
+            self.problems.push(error(
                 format!("rembi {kind} {id:?}"),
                 format!("title {t:?} is used twice; BIA links images to {kind} sections by title"),
             ));
         }
-        titles.insert((kind, id.to_string()), t.clone());
+        self.titles.insert((kind, id.to_string()), t.clone());
         t
-    };
-    for b in &r.biosamples {
+    }
+
+    /// The title [`Planner::title_of`] gave the REMBI section `id` of type `kind`.
+    fn title(&self, kind: &'static str, id: &str) -> Option<String> {
+        self.titles.get(&(kind, id.to_string())).cloned()
+    }
+
+    /// The REMBI sections, by type.
+    fn rembi(&mut self, study: &mut Section) {
+        let r = &self.m.rembi;
+        for b in &r.biosamples {
+            let sec = self.biosample(b);
+            study.subsections.push(sec);
+        }
+        for x in &r.specimens {
+            let sec = self.specimen(x);
+            study.subsections.push(sec);
+        }
+        for x in &r.acquisitions {
+            let sec = self.acquisition(x);
+            study.subsections.push(sec);
+        }
+        for x in &r.correlations {
+            let sec = self.correlation(x);
+            study.subsections.push(sec);
+        }
+        for x in &r.analyses {
+            let sec = self.analysis(x);
+            study.subsections.push(sec);
+        }
+    }
+
+    fn biosample(&mut self, b: &Biosample) -> Section {
         let mut sec = Section::new("Biosample", Some(format!("biosample-{}", b.id)));
-        sec.attr(
-            "Title",
-            title_of("Biosample", &b.id, b.title.as_ref(), &mut problems),
-        );
+        sec.attr("Title", self.title_of("Biosample", &b.id, b.title.as_ref()));
         for o in &b.organisms {
             let v = match &o.common_name {
                 Some(c) => format!("{} ({c})", o.scientific_name),
@@ -550,14 +619,12 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
         sec.attr("Experimental variable", join(&b.experimental_variables));
         sec.attr("Extrinsic variable", join(&b.extrinsic_variables));
         sec.attr("Intrinsic variable", join(&b.intrinsic_variables));
-        study.subsections.push(sec);
+        sec
     }
-    for x in &r.specimens {
+
+    fn specimen(&mut self, x: &Specimen) -> Section {
         let mut sec = Section::new("Specimen", Some(format!("specimen-{}", x.id)));
-        sec.attr(
-            "Title",
-            title_of("Specimen", &x.id, x.title.as_ref(), &mut problems),
-        );
+        sec.attr("Title", self.title_of("Specimen", &x.id, x.title.as_ref()));
         sec.attr(
             "Sample preparation protocol",
             x.sample_preparation_protocol.clone().unwrap_or_default(),
@@ -566,13 +633,14 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             "Growth protocol",
             x.growth_protocol.clone().unwrap_or_default(),
         );
-        study.subsections.push(sec);
+        sec
     }
-    for x in &r.acquisitions {
+
+    fn acquisition(&mut self, x: &ImageAcquisition) -> Section {
         let mut sec = Section::new("Image acquisition", Some(format!("acquisition-{}", x.id)));
         sec.attr(
             "Title",
-            title_of("Image acquisition", &x.id, x.title.as_ref(), &mut problems),
+            self.title_of("Image acquisition", &x.id, x.title.as_ref()),
         );
         sec.attr(
             "Imaging instrument",
@@ -589,13 +657,14 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
                 .map(|t| t.label.clone())
                 .unwrap_or_default(),
         );
-        study.subsections.push(sec);
+        sec
     }
-    for x in &r.correlations {
+
+    fn correlation(&mut self, x: &ImageCorrelation) -> Section {
         let mut sec = Section::new("Image correlation", Some(format!("correlation-{}", x.id)));
         sec.attr(
             "Title",
-            title_of("Image correlation", &x.id, x.title.as_ref(), &mut problems),
+            self.title_of("Image correlation", &x.id, x.title.as_ref()),
         );
         sec.attr("Fiducials used", x.fiducials.clone().unwrap_or_default());
         sec.attr(
@@ -606,80 +675,128 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             "Transformation matrix",
             x.transformation_matrix.clone().unwrap_or_default(),
         );
-        study.subsections.push(sec);
+        sec
     }
-    for x in &r.analyses {
+
+    fn analysis(&mut self, x: &ImageAnalysis) -> Section {
         let mut sec = Section::new("Image analysis", Some(format!("analysis-{}", x.id)));
         sec.attr(
             "Title",
-            title_of("Image analysis", &x.id, x.title.as_ref(), &mut problems),
+            self.title_of("Image analysis", &x.id, x.title.as_ref()),
         );
         sec.attr(
             "Image analysis overview",
             x.overview.clone().unwrap_or_default(),
         );
-        study.subsections.push(sec);
+        sec
     }
-    let title = |kind: &'static str, id: &str| titles.get(&(kind, id.to_string())).cloned();
 
-    // Files of the upload area.
-    let mut files: Vec<Planned> = Vec::new();
-    let mut seen_paths: BTreeSet<String> = BTreeSet::new();
-    let mut add = |p: Planned, problems: &mut Vec<Problem>| {
+    /// Adds a file to the upload area; its path must be valid for BIA and its own.
+    fn add(&mut self, p: Planned) {
         if let Err(e) = check_path(&p.path) {
-            problems.push(error(
+            self.problems.push(error(
                 p.path.clone(),
                 format!("not a valid BIA file path: {e}"),
             ));
         }
-        if !seen_paths.insert(p.path.clone()) {
-            problems.push(error(
+        if !self.seen_paths.insert(p.path.clone()) {
+            self.problems.push(error(
                 p.path.clone(),
                 "two files of the submission would share this path",
             ));
         }
-        files.push(p);
-    };
+        self.files.push(p);
+    }
 
-    // Study components: images grouped, one Associations subsection per distinct REMBI link.
-    if m.images.is_empty() {
-        problems.push(error(
-            "images",
-            "the package has no images; a BIA study component needs at least one",
-        ));
+    /// Adds a file list, as TSV.
+    fn add_list(&mut self, path: String, list: &FileList) {
+        let text = list.to_tsv().into_bytes();
+        self.add(Planned {
+            path,
+            size: text.len() as u64,
+            source: Source::Bytes(text),
+        });
     }
-    let mut by_comp: BTreeMap<String, Vec<&ImageEntry>> = BTreeMap::new();
-    for img in &m.images {
-        match m.study_component_of(img) {
-            Some(c) => by_comp.entry(c.to_string()).or_default().push(img),
-            None => problems.push(error(
-                format!("images[{}].study_component", img.id),
-                "the image belongs to no study component (and the package has several, or none): mifa meta set DIR images[ID].study_component …",
+
+    /// An OME-Zarr group to zip without the folders in `skip`: its exact size and source, or
+    /// `None` (a problem at `at`) when it cannot be read.
+    fn zipped(&mut self, at: String, root: PathBuf, skip: &[&str]) -> Option<(u64, Source)> {
+        let version = ome_version(&root);
+        let comment = json!({"ome": {"version": version}}).to_string();
+        match zip::zarr_entries(&root, skip)
+            .map_err(Error::from)
+            .and_then(|e| zip_size(&e, &comment))
+        {
+            Ok(size) => Some((
+                size,
+                Source::Zarr {
+                    root,
+                    skip: skip.iter().map(|s| s.to_string()).collect(),
+                    ome_version: version,
+                },
             )),
+            Err(e) => {
+                self.problems
+                    .push(error(at, format!("cannot be read: {}", chain(&e))));
+                None
+            }
         }
     }
-    let mut comp_names = BTreeSet::new();
-    for (ci, c) in r.study_components.iter().enumerate() {
-        let Some(imgs) = by_comp.get(&c.id) else {
-            problems.push(warning(
-                format!("rembi.study_components[{}]", c.id),
-                "no image belongs to this study component; it is left out",
-            ));
-            continue;
-        };
-        let name = c.name.clone().unwrap_or_else(|| c.id.clone());
-        if !comp_names.insert(name.clone()) {
-            problems.push(error(
-                format!("rembi.study_components[{}].name", c.id),
-                format!("name {name:?} is used twice; BIA groups file lists by it"),
+
+    /// Study components: images grouped, one Associations subsection per distinct REMBI link.
+    fn study_components(&mut self, study: &mut Section) {
+        let m = self.m;
+        if m.images.is_empty() {
+            self.problems.push(error(
+                "images",
+                "the package has no images; a BIA study component needs at least one",
             ));
         }
+        let mut by_comp: BTreeMap<String, Vec<&ImageEntry>> = BTreeMap::new();
+        for img in &m.images {
+            match m.study_component_of(img) {
+                Some(c) => by_comp.entry(c.to_string()).or_default().push(img),
+                None => self.problems.push(error(
+                    format!("images[{}].study_component", img.id),
+                    "the image belongs to no study component (and the package has several, or none): mifa meta set DIR images[ID].study_component …",
+                )),
+            }
+        }
+        let mut comp_names = BTreeSet::new();
+        for (ci, c) in m.rembi.study_components.iter().enumerate() {
+            let Some(imgs) = by_comp.get(&c.id) else {
+                self.problems.push(warning(
+                    format!("rembi.study_components[{}]", c.id),
+                    "no image belongs to this study component; it is left out",
+                ));
+                continue;
+            };
+            let name = c.name.clone().unwrap_or_else(|| c.id.clone());
+            if !comp_names.insert(name.clone()) {
+                self.problems.push(error(
+                    format!("rembi.study_components[{}].name", c.id),
+                    format!("name {name:?} is used twice; BIA groups file lists by it"),
+                ));
+            }
+            let sec = self.study_component(ci, c, name, imgs);
+            study.subsections.push(sec);
+        }
+    }
+
+    /// Study component `ci`: its section, the file list of its images and the images zipped.
+    fn study_component(
+        &mut self,
+        ci: usize,
+        c: &StudyComponent,
+        name: String,
+        imgs: &[&ImageEntry],
+    ) -> Section {
         let list_path = format!("file-lists/images-{}.tsv", c.id);
         let mut sec = Section::new("Study Component", Some(format!("sc-{}", ci + 1)));
         sec.attr("Name", name);
         sec.attr("Description", c.description.clone().unwrap_or_default());
         sec.attr("File List", list_path.clone());
-        let mut assoc: BTreeSet<(String, String, String)> = BTreeSet::new();
+        let mut assoc: BTreeSet<Association> = BTreeSet::new();
         let mut list = FileList {
             columns: [
                 "Image id",
@@ -697,115 +814,92 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             rows: Vec::new(),
         };
         for img in imgs {
-            let (b, sp, a) = (
-                m.biosample_of(img),
-                m.specimen_of(img),
-                m.acquisition_of(img),
-            );
-            let mut ok = true;
-            for (what, v, key) in [
-                ("biosample", b, "biosample"),
-                ("specimen", sp, "specimen"),
-                ("image acquisition", a, "acquisition"),
-            ] {
-                if v.is_none() {
-                    ok = false;
-                    problems.push(error(
-                        format!("images[{}].{key}", img.id),
-                        format!("BIA needs the {what} of every image (none given, and the package has not exactly one)"),
-                    ));
-                }
-            }
-            let (bt, st, at) = (
-                b.and_then(|b| title("Biosample", b)),
-                sp.and_then(|x| title("Specimen", x)),
-                a.and_then(|x| title("Image acquisition", x)),
-            );
-            if ok {
-                match (&bt, &st, &at) {
-                    (Some(bt), Some(st), Some(at)) => {
-                        assoc.insert((bt.clone(), st.clone(), at.clone()));
-                    }
-                    _ => problems.push(error(
-                        format!("images[{}]", img.id),
-                        "links to a biosample, specimen or acquisition that the package does not define",
-                    )),
-                }
-            }
-            let key = format!("images[{}].path", img.id);
-            let ms_root = match pkg.resolve(&img.path) {
-                Ok(r) if r.is_dir() => r,
-                Ok(r) => {
-                    problems.push(error(key, format!("{} is missing", r.display())));
-                    continue;
-                }
-                Err(e) => {
-                    problems.push(error(key, e));
-                    continue;
-                }
-            };
-            let version = ome_version(&ms_root);
-            let comment = json!({"ome": {"version": version}}).to_string();
-            let size = match zip::zarr_entries(&ms_root, &["labels"])
-                .map_err(Error::from)
-                .and_then(|e| zip_size(&e, &comment))
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    problems.push(error(key, format!("cannot be read: {}", chain(&e))));
-                    continue;
-                }
-            };
-            let px: Vec<String> = img
-                .axes
-                .iter()
-                .filter_map(|a| {
-                    a.scale.map(|s| {
-                        format!(
-                            "{}={s}{}",
-                            a.name,
-                            a.unit
-                                .as_deref()
-                                .map(|u| format!(" {u}"))
-                                .unwrap_or_default()
-                        )
-                    })
-                })
-                .collect();
-            list.rows.push((
-                zip_path(&img.id),
-                vec![
-                    img.id.clone(),
-                    img.axes.iter().map(|a| a.name.as_str()).collect::<String>(),
-                    img.shape
-                        .iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join("x"),
-                    serde_json::to_value(img.dtype)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    px.join(", "),
-                    img.channel_names.join(", "),
-                    bt.unwrap_or_default(),
-                    st.unwrap_or_default(),
-                    at.unwrap_or_default(),
-                ],
-            ));
-            add(
-                Planned {
-                    path: zip_path(&img.id),
-                    size,
-                    source: Source::Zarr {
-                        root: ms_root,
-                        skip: vec!["labels".into()],
-                        ome_version: version,
-                    },
-                },
-                &mut problems,
-            );
+            self.image(img, &mut assoc, &mut list);
         }
+        sec.subsections.extend(self.associations(ci, &assoc));
+        self.add_list(list_path, &list);
+        sec
+    }
+
+    /// One image: its association, its file list row and its zipped OME-Zarr (without
+    /// `labels`: those are published as annotation files).
+    fn image(&mut self, img: &ImageEntry, assoc: &mut BTreeSet<Association>, list: &mut FileList) {
+        let links = self.image_links(img, assoc);
+        let key = format!("images[{}].path", img.id);
+        let ms_root = match self.pkg.resolve(&img.path) {
+            Ok(r) if r.is_dir() => r,
+            Ok(r) => {
+                self.problems
+                    .push(error(key, format!("{} is missing", r.display())));
+                return;
+            }
+            Err(e) => {
+                self.problems.push(error(key, e));
+                return;
+            }
+        };
+        let Some((size, source)) = self.zipped(key, ms_root, &["labels"]) else {
+            return;
+        };
+        list.rows.push((zip_path(&img.id), image_row(img, links)));
+        self.add(Planned {
+            path: zip_path(&img.id),
+            size,
+            source,
+        });
+    }
+
+    /// The titles of an image's biosample, specimen and acquisition; records their
+    /// association when the image names all three and all three exist.
+    fn image_links(
+        &mut self,
+        img: &ImageEntry,
+        assoc: &mut BTreeSet<Association>,
+    ) -> (Option<String>, Option<String>, Option<String>) {
+        let m = self.m;
+        let (b, sp, a) = (
+            m.biosample_of(img),
+            m.specimen_of(img),
+            m.acquisition_of(img),
+        );
+        let mut ok = true;
+        for (what, v, key) in [
+            ("biosample", b, "biosample"),
+            ("specimen", sp, "specimen"),
+            ("image acquisition", a, "acquisition"),
+        ] {
+            if v.is_none() {
+                ok = false;
+                self.problems.push(error(
+                    format!("images[{}].{key}", img.id),
+                    format!("BIA needs the {what} of every image (none given, and the package has not exactly one)"),
+                ));
+            }
+        }
+        let (bt, st, at) = (
+            b.and_then(|b| self.title("Biosample", b)),
+            sp.and_then(|x| self.title("Specimen", x)),
+            a.and_then(|x| self.title("Image acquisition", x)),
+        );
+        if ok {
+            match (&bt, &st, &at) {
+                (Some(bt), Some(st), Some(at)) => {
+                    assoc.insert((bt.clone(), st.clone(), at.clone()));
+                }
+                _ => self.problems.push(error(
+                    format!("images[{}]", img.id),
+                    "links to a biosample, specimen or acquisition that the package does not define",
+                )),
+            }
+        }
+        (bt, st, at)
+    }
+
+    /// Study component `ci`'s Associations sections; the study's correlation and analysis
+    /// join each when the study has exactly one.
+    fn associations(&self, ci: usize, assoc: &BTreeSet<Association>) -> Vec<Section> {
+        let r = &self.m.rembi;
+        let mut out = Vec::new();
         for (k, (b, sp, a)) in assoc.iter().enumerate() {
             let mut asec =
                 Section::new("Associations", Some(format!("sc-{}-as-{}", ci + 1, k + 1)));
@@ -815,42 +909,98 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             if r.correlations.len() == 1 {
                 asec.attr(
                     "Image correlation",
-                    title("Image correlation", &r.correlations[0].id).unwrap_or_default(),
+                    self.title("Image correlation", &r.correlations[0].id)
+                        .unwrap_or_default(),
                 );
             }
             if r.analyses.len() == 1 {
                 asec.attr(
                     "Image analysis",
-                    title("Image analysis", &r.analyses[0].id).unwrap_or_default(),
+                    self.title("Image analysis", &r.analyses[0].id)
+                        .unwrap_or_default(),
                 );
             }
-            sec.subsections.push(asec);
+            out.push(asec);
         }
-        let text = list.to_tsv().into_bytes();
-        add(
-            Planned {
-                path: list_path,
-                size: text.len() as u64,
-                source: Source::Bytes(text),
-            },
-            &mut problems,
-        );
-        study.subsections.push(sec);
+        out
     }
 
-    // One annotation section and file list per set.
-    let mut set_titles = BTreeSet::new();
-    for (si, set) in m.annotation_sets.iter().enumerate() {
-        let title = set.title.clone().unwrap_or_else(|| set.id.clone());
-        if !set_titles.insert(title.clone()) {
-            problems.push(error(
-                format!("annotation_sets[{}].title", set.id),
-                format!("title {title:?} is used twice; BIA groups annotation file lists by title"),
-            ));
+    /// One annotation section and file list per set.
+    fn annotation_sets(&mut self, study: &mut Section) -> Result<(), Error> {
+        let m = self.m;
+        let mut set_titles = BTreeSet::new();
+        for (si, set) in m.annotation_sets.iter().enumerate() {
+            let title = set.title.clone().unwrap_or_else(|| set.id.clone());
+            if !set_titles.insert(title.clone()) {
+                self.problems.push(error(
+                    format!("annotation_sets[{}].title", set.id),
+                    format!(
+                        "title {title:?} is used twice; BIA groups annotation file lists by title"
+                    ),
+                ));
+            }
+            if let Some(sec) = self.annotation_set(si, set, title)? {
+                study.subsections.push(sec);
+            }
         }
+        Ok(())
+    }
+
+    /// Set `si`: its section, its file list and its files; `None` when its tracks cannot be
+    /// read (a problem), so that the set is left out.
+    fn annotation_set(
+        &mut self,
+        si: usize,
+        set: &AnnotationSet,
+        title: String,
+    ) -> Result<Option<Section>, Error> {
         let list_path = format!("file-lists/annotations-{}.tsv", set.id);
+        let mut sec = self.annotation_section(si, set, title, &list_path);
+        sec.subsections.extend(annotators(si, set));
+        if let Some(v) = self.version_section(si) {
+            sec.subsections.push(v);
+        }
+        let mut list = FileList {
+            columns: [
+                "Source Image",
+                "Annotation Type",
+                "Transformation",
+                "Creation Time",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: Vec::new(),
+        };
+        let is_tracks = set.types.contains(&AnnotationType::Tracks)
+            && self
+                .root
+                .join(ANNOTATIONS_DIR)
+                .join(&set.id)
+                .join(tracks::DESCRIPTOR)
+                .is_file();
+        if is_tracks {
+            if !self.track_files(set, &mut list)? {
+                return Ok(None);
+            }
+        } else {
+            for (fi, f) in set.files.iter().enumerate() {
+                self.annotation_file(set, fi, f, &mut list);
+            }
+        }
+        self.add_list(list_path, &list);
+        Ok(Some(sec))
+    }
+
+    /// Set `si`'s section with every MIFA attribute, without its subsections.
+    fn annotation_section(
+        &self,
+        si: usize,
+        set: &AnnotationSet,
+        title: String,
+        list_path: &str,
+    ) -> Section {
         let mut sec = Section::new(
-            opts.annotation_section.as_str(),
+            self.opts.annotation_section.as_str(),
             Some(format!("annotation-{}", si + 1)),
         );
         sec.attr("Title", title);
@@ -858,41 +1008,9 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             "Annotation Overview",
             set.overview.clone().unwrap_or_default(),
         );
-        sec.attr(
-            "Annotation Type",
-            set.types
-                .iter()
-                .map(|t| t.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        sec.attr("Annotation Type", types_of(&set.types));
         if let Some(meth) = &set.method {
-            let kind = serde_json::to_value(meth.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-                .unwrap_or_default();
-            let mut parts = vec![kind];
-            parts.extend(meth.description.clone());
-            if !meth.software.is_empty() {
-                parts.push(format!(
-                    "software: {}",
-                    meth.software
-                        .iter()
-                        .map(|s| match &s.version {
-                            Some(v) => format!("{} {v}", s.name),
-                            None => s.name.clone(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            parts.extend(meth.consensus.as_ref().map(|c| format!("consensus: {c}")));
-            parts.extend(
-                meth.quality_assurance
-                    .as_ref()
-                    .map(|c| format!("quality assurance: {c}")),
-            );
-            sec.attr("Annotation Method", parts.join("; "));
+            sec.attr("Annotation Method", method_text(meth));
         }
         sec.attr(
             "Annotation Confidence Level",
@@ -902,7 +1020,7 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             "Annotation Criteria",
             set.criteria.clone().unwrap_or_default(),
         );
-        let cov = info::coverage(m, set);
+        let cov = info::coverage(self.m, set);
         sec.attr(
             "Annotation Coverage",
             format!(
@@ -924,272 +1042,386 @@ pub fn plan(pkg: &Package, opts: &PublishOptions) -> Result<Plan, Error> {
             );
         }
         sec.attr("Creation Time", set.created.clone().unwrap_or_default());
-        sec.attr("File List", list_path.clone());
-        for (ai, a) in set.authors.iter().enumerate() {
-            // Not `Author`: BIA's ingest takes every `Author` section of the tree as a study author.
-            let mut asec = Section::new(
-                "Annotator",
-                Some(format!("annotation-{}-a-{}", si + 1, ai + 1)),
-            );
-            asec.attr("Name", a.name.clone());
-            asec.attr("E-mail", a.email.clone().unwrap_or_default());
-            asec.attr("ORCID", a.orcid.clone().unwrap_or_default());
-            asec.attr(
-                "Role",
-                if a.roles.is_empty() {
-                    "annotator".to_string()
-                } else {
-                    a.roles.join(", ")
-                },
-            );
-            sec.subsections.push(asec);
-        }
-        if let Some(rec) = &record {
-            let mut v = Section::new("Version", Some(format!("annotation-{}-version", si + 1)));
-            v.attr("Annotation version", rec.version.clone());
-            v.attr("Version timestamp", rec.timestamp.clone());
-            v.attr("Version changes", rec.changes.clone());
-            v.attr(
-                "Previous version",
-                rec.previous
-                    .as_ref()
-                    .map(|p| p.version.clone())
-                    .unwrap_or_default(),
-            );
-            v.attr(
-                "Previous version accession",
-                opts.previous_accession.clone().unwrap_or_default(),
-            );
-            sec.subsections.push(v);
-        }
-        let mut list = FileList {
-            columns: [
-                "Source Image",
-                "Annotation Type",
-                "Transformation",
-                "Creation Time",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: Vec::new(),
-        };
-        let types_of =
-            |t: &[AnnotationType]| t.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
-        let is_tracks = set.types.contains(&AnnotationType::Tracks)
-            && root
-                .join(ANNOTATIONS_DIR)
-                .join(&set.id)
-                .join(tracks::DESCRIPTOR)
-                .is_file();
-        if is_tracks {
-            let stored = match tracks::read_set(pkg, &set.id) {
-                Ok(st) => st,
-                Err(e) => {
-                    problems.push(error(
-                        format!("annotation_sets[{}]", set.id),
-                        format!("the tracks cannot be read: {}", chain(&e)),
-                    ));
-                    continue;
-                }
-            };
-            let src = stored.image.as_deref().map(zip_path).unwrap_or_default();
-            if src.is_empty() {
-                problems.push(error(format!("annotation_sets[{}]", set.id), "the tracks belong to no image; BIA needs the source image of every annotation file"));
-            }
-            let dir = root.join(ANNOTATIONS_DIR).join(&set.id);
-            for (rel, p) in zip::zarr_entries(&dir, &[])? {
-                let path = format!("annotations/{}/{rel}", set.id);
-                let size = std::fs::metadata(&p).map_err(io(&p))?.len();
-                list.rows.push((
-                    path.clone(),
-                    vec![
-                        src.clone(),
-                        "tracks".into(),
-                        set.transformations.clone().unwrap_or_default(),
-                        set.created.clone().unwrap_or_default(),
-                    ],
-                ));
-                add(
-                    Planned {
-                        path,
-                        size,
-                        source: Source::Copy(p),
-                    },
-                    &mut problems,
-                );
-            }
-        } else {
-            for (fi, f) in set.files.iter().enumerate() {
-                let Some(img) = f.source_images.first() else {
-                    problems.push(error(
-                        format!("annotation_sets[{}].files[{fi}]", set.id),
-                        format!(
-                            "{} names no source image; BIA needs one per annotation file",
-                            f.path
-                        ),
-                    ));
-                    continue;
-                };
-                let types = if f.types.is_empty() {
-                    types_of(&set.types)
-                } else {
-                    types_of(&f.types)
-                };
-                let transformation = f
-                    .transformation
-                    .clone()
-                    .or_else(|| set.transformations.clone())
-                    .unwrap_or_default();
-                let created = f
-                    .created
-                    .clone()
-                    .or_else(|| set.created.clone())
-                    .unwrap_or_default();
-                let at = format!("annotation_sets[{}].files[{fi}]", set.id);
-                if f.source_images.len() > 1 {
-                    problems.push(warning(
-                        at.clone(),
-                        format!(
-                            "{} annotates {} images; a BIA file list row has one Source Image, so it is listed with {img:?} only",
-                            f.path,
-                            f.source_images.len()
-                        ),
-                    ));
-                }
-                let src = match pkg.resolve(&f.path) {
-                    Ok(p) if p.exists() => p,
-                    Ok(p) => {
-                        problems.push(error(at, format!("{} is missing", p.display())));
-                        continue;
-                    }
-                    Err(e) => {
-                        problems.push(error(at, e));
-                        continue;
-                    }
-                };
-                let (path, planned) = if f.path.contains("/labels/") {
-                    let path = format!("annotations/{}/{img}.ome.zarr.zip", set.id);
-                    let version = ome_version(&src);
-                    let comment = json!({"ome": {"version": version}}).to_string();
-                    let size = match zip::zarr_entries(&src, &[])
-                        .map_err(Error::from)
-                        .and_then(|e| zip_size(&e, &comment))
-                    {
-                        Ok(n) => n,
-                        Err(e) => {
-                            problems.push(error(at, format!("cannot be read: {}", chain(&e))));
-                            continue;
-                        }
-                    };
-                    (
-                        path.clone(),
-                        Planned {
-                            path,
-                            size,
-                            source: Source::Zarr {
-                                root: src,
-                                skip: vec![],
-                                ome_version: version,
-                            },
-                        },
-                    )
-                } else {
-                    let name = f.path.rsplit('/').next().unwrap_or(&f.path);
-                    let path = format!("annotations/{}/{name}", set.id);
-                    let size = match std::fs::metadata(&src) {
-                        Ok(m) if m.is_file() => m.len(),
-                        _ => {
-                            problems.push(error(
-                                at,
-                                format!("{} is not a readable file", src.display()),
-                            ));
-                            continue;
-                        }
-                    };
-                    (
-                        path.clone(),
-                        Planned {
-                            path,
-                            size,
-                            source: Source::Copy(src),
-                        },
-                    )
-                };
-                list.rows
-                    .push((path, vec![zip_path(img), types, transformation, created]));
-                add(planned, &mut problems);
-            }
-        }
-        let text = list.to_tsv().into_bytes();
-        add(
-            Planned {
-                path: list_path,
-                size: text.len() as u64,
-                source: Source::Bytes(text),
-            },
-            &mut problems,
-        );
-        study.subsections.push(sec);
+        sec.attr("File List", list_path);
+        sec
     }
 
-    // mifa's own metadata, beside the data: the manifest, every release record, the citation.
-    let mut meta_files = Vec::new();
-    let mpath = pkg.manifest_path();
-    meta_files.push((
-        "mifa/mifa.json".to_string(),
-        Source::Copy(mpath.clone()),
-        "mifa package manifest: study, REMBI and MIFA annotation metadata",
-    ));
-    for (p, r) in &records {
-        meta_files.push((format!("mifa/versions/{}.json", r.version), Source::Copy(p.clone()), "mifa release record: content manifest with SHA-256 of every file, dataset hash, changes, credit"));
+    /// The release published, as set `si`'s Version subsection.
+    fn version_section(&self, si: usize) -> Option<Section> {
+        let rec = self.record.as_ref()?;
+        let mut v = Section::new("Version", Some(format!("annotation-{}-version", si + 1)));
+        v.attr("Annotation version", rec.version.clone());
+        v.attr("Version timestamp", rec.timestamp.clone());
+        v.attr("Version changes", rec.changes.clone());
+        v.attr(
+            "Previous version",
+            rec.previous
+                .as_ref()
+                .map(|p| p.version.clone())
+                .unwrap_or_default(),
+        );
+        v.attr(
+            "Previous version accession",
+            self.opts.previous_accession.clone().unwrap_or_default(),
+        );
+        Some(v)
     }
-    if let Some(rec) = &record {
-        let credit = rec.credit.clone();
-        if !credit.is_empty() {
-            let cff = versions::citation_cff(m, &credit, Some(rec)).into_bytes();
-            meta_files.push((
-                "mifa/CITATION.cff".to_string(),
-                Source::Bytes(cff),
-                "Citation File Format record of this dataset version",
+
+    /// A tracks set's stored files, copied as they are; `false` when the tracks cannot be read.
+    fn track_files(&mut self, set: &AnnotationSet, list: &mut FileList) -> Result<bool, Error> {
+        let stored = match tracks::read_set(self.pkg, &set.id) {
+            Ok(st) => st,
+            Err(e) => {
+                self.problems.push(error(
+                    format!("annotation_sets[{}]", set.id),
+                    format!("the tracks cannot be read: {}", chain(&e)),
+                ));
+                return Ok(false);
+            }
+        };
+        let src = stored.image.as_deref().map(zip_path).unwrap_or_default();
+        if src.is_empty() {
+            self.problems.push(error(format!("annotation_sets[{}]", set.id), "the tracks belong to no image; BIA needs the source image of every annotation file"));
+        }
+        let dir = self.root.join(ANNOTATIONS_DIR).join(&set.id);
+        for (rel, p) in zip::zarr_entries(&dir, &[])? {
+            let path = format!("annotations/{}/{rel}", set.id);
+            let size = std::fs::metadata(&p).map_err(io(&p))?.len();
+            list.rows.push((
+                path.clone(),
+                vec![
+                    src.clone(),
+                    "tracks".into(),
+                    set.transformations.clone().unwrap_or_default(),
+                    set.created.clone().unwrap_or_default(),
+                ],
+            ));
+            self.add(Planned {
+                path,
+                size,
+                source: Source::Copy(p),
+            });
+        }
+        Ok(true)
+    }
+
+    /// File `fi` of a set: its row (listed with its first source image) and the file, a label
+    /// image zipped, anything else copied.
+    fn annotation_file(
+        &mut self,
+        set: &AnnotationSet,
+        fi: usize,
+        f: &AnnotationFile,
+        list: &mut FileList,
+    ) {
+        let at = format!("annotation_sets[{}].files[{fi}]", set.id);
+        let Some(img) = f.source_images.first() else {
+            self.problems.push(error(
+                at,
+                format!(
+                    "{} names no source image; BIA needs one per annotation file",
+                    f.path
+                ),
+            ));
+            return;
+        };
+        let types = if f.types.is_empty() {
+            types_of(&set.types)
+        } else {
+            types_of(&f.types)
+        };
+        let transformation = f
+            .transformation
+            .clone()
+            .or_else(|| set.transformations.clone())
+            .unwrap_or_default();
+        let created = f
+            .created
+            .clone()
+            .or_else(|| set.created.clone())
+            .unwrap_or_default();
+        if f.source_images.len() > 1 {
+            self.problems.push(warning(
+                at.clone(),
+                format!(
+                    "{} annotates {} images; a BIA file list row has one Source Image, so it is listed with {img:?} only",
+                    f.path,
+                    f.source_images.len()
+                ),
             ));
         }
-    }
-    for (path, source, desc) in meta_files {
-        let size = match &source {
-            Source::Copy(p) => std::fs::metadata(p).map_err(io(p))?.len(),
-            Source::Bytes(b) => b.len() as u64,
-            Source::Zarr { .. } => 0,
+        let Some(planned) = self.annotation_source(set, f, img, at) else {
+            return;
         };
-        study.files.push(FileRef {
-            path: path.clone(),
-            attributes: vec![Attribute::new("Description", desc)],
-        });
-        add(Planned { path, size, source }, &mut problems);
+        list.rows.push((
+            planned.path.clone(),
+            vec![zip_path(img), types, transformation, created],
+        ));
+        self.add(planned);
     }
 
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    let largest = files.iter().map(|f| f.size).max().unwrap_or(0);
-    let route = route(total, largest);
-    let submission = Submission {
-        accno: String::new(),
-        attributes: vec![
-            Attribute::new("Title", s.title.trim()),
-            Attribute::new("ReleaseDate", release_date),
-            Attribute::new("AttachTo", "BioImages"),
-            Attribute::new("Template", "BioImages.v5"),
-        ],
-        section: study,
-    };
-    problems.sort_by_key(|p| p.severity);
-    Ok(Plan {
-        submission,
-        files,
-        problems,
-        version,
-        fingerprint,
-        total_bytes: total,
-        route,
-    })
+    /// Where annotation file `f` (annotating `img`) goes in the upload area; `None` (a problem
+    /// at `at`) when it cannot be read.
+    fn annotation_source(
+        &mut self,
+        set: &AnnotationSet,
+        f: &AnnotationFile,
+        img: &str,
+        at: String,
+    ) -> Option<Planned> {
+        let src = match self.pkg.resolve(&f.path) {
+            Ok(p) if p.exists() => p,
+            Ok(p) => {
+                self.problems
+                    .push(error(at, format!("{} is missing", p.display())));
+                return None;
+            }
+            Err(e) => {
+                self.problems.push(error(at, e));
+                return None;
+            }
+        };
+        if f.path.contains("/labels/") {
+            let (size, source) = self.zipped(at, src, &[])?;
+            return Some(Planned {
+                path: format!("annotations/{}/{img}.ome.zarr.zip", set.id),
+                size,
+                source,
+            });
+        }
+        let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+        let size = match std::fs::metadata(&src) {
+            Ok(m) if m.is_file() => m.len(),
+            _ => {
+                self.problems.push(error(
+                    at,
+                    format!("{} is not a readable file", src.display()),
+                ));
+                return None;
+            }
+        };
+        Some(Planned {
+            path: format!("annotations/{}/{name}", set.id),
+            size,
+            source: Source::Copy(src),
+        })
+    }
+
+    /// mifa's own metadata, beside the data: the manifest, every release record, the citation.
+    fn metadata_files(
+        &mut self,
+        study: &mut Section,
+        records: &[(PathBuf, versions::Record)],
+    ) -> Result<(), Error> {
+        let mut meta_files = vec![(
+            "mifa/mifa.json".to_string(),
+            Source::Copy(self.pkg.manifest_path()),
+            "mifa package manifest: study, REMBI and MIFA annotation metadata",
+        )];
+        for (p, r) in records {
+            meta_files.push((format!("mifa/versions/{}.json", r.version), Source::Copy(p.clone()), "mifa release record: content manifest with SHA-256 of every file, dataset hash, changes, credit"));
+        }
+        if let Some(rec) = &self.record {
+            if !rec.credit.is_empty() {
+                let cff = versions::citation_cff(self.m, &rec.credit, Some(rec)).into_bytes();
+                meta_files.push((
+                    "mifa/CITATION.cff".to_string(),
+                    Source::Bytes(cff),
+                    "Citation File Format record of this dataset version",
+                ));
+            }
+        }
+        for (path, source, desc) in meta_files {
+            let size = match &source {
+                Source::Copy(p) => std::fs::metadata(p).map_err(io(p))?.len(),
+                Source::Bytes(b) => b.len() as u64,
+                Source::Zarr { .. } => 0,
+            };
+            study.files.push(FileRef {
+                path: path.clone(),
+                attributes: vec![Attribute::new("Description", desc)],
+            });
+            self.add(Planned { path, size, source });
+        }
+        Ok(())
+    }
+
+    /// The plan: the document, the files, their size and route, and the problems, errors first.
+    fn finish(
+        mut self,
+        study: Section,
+        release_date: String,
+        version: String,
+        fingerprint: String,
+    ) -> Plan {
+        let total: u64 = self.files.iter().map(|f| f.size).sum();
+        let largest = self.files.iter().map(|f| f.size).max().unwrap_or(0);
+        let route = route(total, largest);
+        let submission = Submission {
+            accno: String::new(),
+            attributes: vec![
+                Attribute::new("Title", self.m.study.title.trim()),
+                Attribute::new("ReleaseDate", release_date),
+                Attribute::new("AttachTo", "BioImages"),
+                Attribute::new("Template", "BioImages.v5"),
+            ],
+            section: study,
+        };
+        self.problems.sort_by_key(|p| p.severity);
+        Plan {
+            submission,
+            files: self.files,
+            problems: self.problems,
+            version,
+            fingerprint,
+            total_bytes: total,
+            route,
+        }
+    }
+}
+
+/// Links to the models trained on the data that have an address.
+fn model_links(models: &[ModelRef]) -> Vec<Link> {
+    models
+        .iter()
+        .filter_map(|model| {
+            let url = model.url.clone().or_else(|| {
+                model
+                    .bioimage_io_id
+                    .as_ref()
+                    .map(|id| format!("https://bioimage.io/#/?id={id}"))
+            })?;
+            let name = model.name.clone().unwrap_or_else(|| url.clone());
+            Some(Link {
+                url,
+                attributes: vec![Attribute::new(
+                    "Description",
+                    format!("Model trained on these data: {name}"),
+                )],
+            })
+        })
+        .collect()
+}
+
+/// The study's Publication and Funding sections.
+fn publications_and_funding(s: &Study, study: &mut Section) {
+    for (i, p) in s.publications.iter().enumerate() {
+        let mut sec = Section::new("Publication", Some(format!("p-{}", i + 1)));
+        sec.attr("Title", p.title.clone().unwrap_or_default());
+        sec.attr("Authors", p.authors.clone().unwrap_or_default());
+        sec.attr("DOI", p.doi.clone().unwrap_or_default());
+        sec.attr("Pubmed ID", p.pmid.clone().unwrap_or_default());
+        sec.attr("Year", p.year.map(|y| y.to_string()).unwrap_or_default());
+        study.subsections.push(sec);
+    }
+    for (i, f) in s.funding.iter().enumerate() {
+        let mut sec = Section::new("Funding", Some(format!("f-{}", i + 1)));
+        sec.attr("Agency", f.funder.clone());
+        sec.attr("grant_id", f.grant_id.clone().unwrap_or_default());
+        study.subsections.push(sec);
+    }
+}
+
+/// An image's row in its study component's file list.
+fn image_row(
+    img: &ImageEntry,
+    (bt, st, at): (Option<String>, Option<String>, Option<String>),
+) -> Vec<String> {
+    let px: Vec<String> = img
+        .axes
+        .iter()
+        .filter_map(|a| {
+            a.scale.map(|s| {
+                format!(
+                    "{}={s}{}",
+                    a.name,
+                    a.unit
+                        .as_deref()
+                        .map(|u| format!(" {u}"))
+                        .unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    vec![
+        img.id.clone(),
+        img.axes.iter().map(|a| a.name.as_str()).collect::<String>(),
+        img.shape
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("x"),
+        serde_json::to_value(img.dtype)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        px.join(", "),
+        img.channel_names.join(", "),
+        bt.unwrap_or_default(),
+        st.unwrap_or_default(),
+        at.unwrap_or_default(),
+    ]
+}
+
+/// Annotation types as BIA lists them.
+fn types_of(t: &[AnnotationType]) -> String {
+    t.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// An annotation method as one attribute value: kind, description, software, consensus and
+/// quality assurance.
+fn method_text(meth: &AnnotationMethod) -> String {
+    let kind = serde_json::to_value(meth.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default();
+    let mut parts = vec![kind];
+    parts.extend(meth.description.clone());
+    if !meth.software.is_empty() {
+        parts.push(format!(
+            "software: {}",
+            meth.software
+                .iter()
+                .map(|s| match &s.version {
+                    Some(v) => format!("{} {v}", s.name),
+                    None => s.name.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    parts.extend(meth.consensus.as_ref().map(|c| format!("consensus: {c}")));
+    parts.extend(
+        meth.quality_assurance
+            .as_ref()
+            .map(|c| format!("quality assurance: {c}")),
+    );
+    parts.join("; ")
+}
+
+/// Annotator sections of set `si`. Not `Author`: BIA's ingest takes every `Author` section of
+/// the tree as a study author.
+fn annotators(si: usize, set: &AnnotationSet) -> Vec<Section> {
+    let mut out = Vec::new();
+    for (ai, a) in set.authors.iter().enumerate() {
+        let mut asec = Section::new(
+            "Annotator",
+            Some(format!("annotation-{}-a-{}", si + 1, ai + 1)),
+        );
+        asec.attr("Name", a.name.clone());
+        asec.attr("E-mail", a.email.clone().unwrap_or_default());
+        asec.attr("ORCID", a.orcid.clone().unwrap_or_default());
+        asec.attr(
+            "Role",
+            if a.roles.is_empty() {
+                "annotator".to_string()
+            } else {
+                a.roles.join(", ")
+            },
+        );
+        out.push(asec);
+    }
+    out
 }
 
 /// What [`publish`] wrote.
